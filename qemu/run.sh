@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Boots the test kernel with kaio and its tests and collects what it printed.
+#   qemu/run.sh KBUILD MODE OUTDIR
+# KBUILD: kernel build tree; MODE: check | demo; OUTDIR receives
+# console.log (kernel log, ttyS0) and tap.log (tests, ttyS1).
+# Environment: KAIO_ACCEL=tcg|kvm (default tcg: nested KVM hangs on these
+# machines), KAIO_TIMEOUT seconds (default 1500), KAIO_TESTS=name to run one
+# selftest case, KAIO_QUIET=1 to not echo tap.log while it runs.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/scripts/env.sh"
+kbuild=$1 mode=$2 out=$3
+bzimage="$kbuild/arch/x86/boot/bzImage"
+build="$here/build"
+
+mkdir -p "$out"
+rm -f "$out/console.log" "$out/tap.log"
+
+# initramfs: busybox, /init, the module, the tests.
+root="$out/initramfs"
+rm -rf "$root"
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,mnt,lib,tests,etc}
+cp /bin/busybox "$root/bin/busybox"
+install -m 0755 "$here/qemu/init.sh" "$root/init"
+cp "$here/kaio.ko" "$root/lib/kaio.ko"
+cp "$build"/selftests/*_test "$build/selftests/kaioinfo" "$root/tests/"
+[ ! -f "$here/qemu/demo.sh" ] || cp "$here/qemu/demo.sh" "$root/tests/demo.sh"
+echo "root:x:0:0:root:/:/bin/sh" > "$root/etc/passwd"
+echo "nobody:x:65534:65534:nobody:/:/bin/sh" >> "$root/etc/passwd"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out/initramfs.cpio.gz"
+
+scratch=$("$here/qemu/mkscratch.sh" "$build/selftests/mkdata")
+
+accel=${KAIO_ACCEL:-tcg}
+case "$accel" in
+kvm) accel_args=(-accel kvm -cpu host) ;;
+*) accel_args=(-accel tcg,thread=multi) ;;
+esac
+
+append="console=ttyS0 pci=noacpi panic=-1 oops=panic loglevel=7 kaiomode=$mode"
+[ -z "${KAIO_TESTS:-}" ] || append+=" kaiotests=$KAIO_TESTS"
+
+touch "$out/tap.log"
+# Echo the tests' output while they run.
+follower=
+if [ "${KAIO_QUIET:-0}" != 1 ]; then
+	tail -n +1 -f "$out/tap.log" | sed -u 's/\r$//' &
+	follower=$!
+fi
+set +e
+timeout --foreground "${KAIO_TIMEOUT:-1500}" qemu-system-x86_64 \
+	"${accel_args[@]}" -smp 2 -m 2G -display none -monitor none -no-reboot \
+	-kernel "$bzimage" -initrd "$out/initramfs.cpio.gz" -append "$append" \
+	-serial file:"$out/console.log" -serial file:"$out/tap.log" \
+	-drive file="$scratch",if=virtio,format=raw,snapshot=on \
+	-device virtio-rng-pci
+rc=$?
+set -e
+if [ -n "$follower" ]; then
+	sleep 1
+	pkill -f "tail -n \+1 -f $out/tap.log" 2>/dev/null || true
+	wait "$follower" 2>/dev/null || true
+fi
+if [ "$rc" -eq 124 ]; then
+	echo "qemu: timed out after ${KAIO_TIMEOUT:-1500} s" >&2
+fi
+exit "$rc"

@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! kaio: asynchronous compound I/O through `/dev/kaio`.
+//!
+//! Each open of `/dev/kaio` is a [`context::Context`]. The misc device and the
+//! few kernel APIs 6.12's Rust support cannot reach live in the C shim
+//! (`shim.c`); [`shim`] wraps them. The ABI is `include/uapi/linux/kaio.h`,
+//! mirrored and checked in [`uapi`].
+
+use kernel::prelude::*;
+
+mod context;
+mod file;
+mod ioctl;
+mod shim;
+mod stats;
+mod uapi;
+
+module! {
+    type: Kaio,
+    name: "kaio",
+    author: "kaio developers",
+    description: "Asynchronous compound I/O (/dev/kaio)",
+    license: "GPL",
+}
+
+struct Kaio {
+    _dev: shim::MiscDevice,
+}
+
+impl kernel::Module for Kaio {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let dev = shim::MiscDevice::register()?;
+        pr_info!("/dev/kaio ready, ABI version {}\n", uapi::ABI_VERSION);
+        Ok(Kaio { _dev: dev })
+    }
+}

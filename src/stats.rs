@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Module-wide counters, shown by the shim in `/sys/kernel/debug/kaio/stats`.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::{
+    c_str,
+    ffi::{c_char, c_uint},
+    str::CStr,
+};
+
+macro_rules! stats {
+    ($($(#[$doc:meta])* $id:ident => $name:literal,)*) => {
+        /// A counter in [`COUNTERS`].
+        #[derive(Clone, Copy)]
+        #[repr(usize)]
+        pub(crate) enum Stat {
+            $($(#[$doc])* $id,)*
+        }
+
+        /// Names as shown in debugfs, in [`Stat`] order.
+        const NAMES: &[&CStr] = &[$(c_str!($name),)*];
+    };
+}
+
+stats! {
+    /// Opens of `/dev/kaio` since load.
+    ContextsOpened => "contexts_opened",
+    /// Contexts that exist now.
+    ContextsLive => "contexts_live",
+}
+
+static COUNTERS: [AtomicU64; NAMES.len()] = [const { AtomicU64::new(0) }; NAMES.len()];
+
+/// Adds `n` to counter `s`.
+pub(crate) fn add(s: Stat, n: u64) {
+    COUNTERS[s as usize].fetch_add(n, Ordering::Relaxed);
+}
+
+/// Subtracts `n` from counter `s` (gauges such as [`Stat::ContextsLive`]).
+pub(crate) fn sub(s: Stat, n: u64) {
+    COUNTERS[s as usize].fetch_sub(n, Ordering::Relaxed);
+}
+
+/// Reports counter `idx` to the shim; false once `idx` is past the last.
+///
+/// # Safety
+///
+/// `name` and `val` must be valid for writes.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn kaio_rust_stat(
+    idx: c_uint,
+    name: *mut *const c_char,
+    val: *mut u64,
+) -> bool {
+    let idx = idx as usize;
+    if idx >= NAMES.len() {
+        return false;
+    }
+    // SAFETY: Both pointers are valid for writes by the safety contract; the
+    // names are static strings.
+    unsafe {
+        *name = NAMES[idx].as_char_ptr();
+        *val = COUNTERS[idx].load(Ordering::Relaxed);
+    }
+    true
+}
