@@ -43,8 +43,52 @@ pub(crate) unsafe extern "C" fn kaio_rust_release(
 ) -> c_int {
     // SAFETY: open stored an `Arc<Context>` in `private_data`; release runs
     // once, after every other file operation has returned.
-    drop(unsafe { Arc::<Context>::from_foreign((*file).private_data) });
+    let ctx = unsafe { Arc::<Context>::from_foreign((*file).private_data) };
+    ctx.shutdown();
     0
+}
+
+/// `mmap` of `/dev/kaio`: maps the completion ring.
+///
+/// # Safety
+///
+/// Called by the VFS with a `file` opened by [`kaio_rust_open`] and the
+/// `vma` being set up.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn kaio_rust_mmap(
+    file: *mut bindings::file,
+    vma: *mut bindings::vm_area_struct,
+) -> c_int {
+    // SAFETY: As in `kaio_rust_ioctl`.
+    let ctx = unsafe { Arc::<Context>::borrow((*file).private_data) };
+    // SAFETY: `vma` is the area being set up, per the safety contract.
+    from_result(|| unsafe { ctx.mmap(vma) }.map(|()| 0))
+}
+
+/// The wait queue poll/epoll sleeps on.
+///
+/// # Safety
+///
+/// `file` was opened by [`kaio_rust_open`] and is not yet released.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn kaio_rust_poll_queue(
+    file: *mut bindings::file,
+) -> *mut bindings::wait_queue_head {
+    // SAFETY: As in `kaio_rust_ioctl`.
+    let ctx = unsafe { Arc::<Context>::borrow((*file).private_data) };
+    ctx.poll_queue()
+}
+
+/// Whether completions wait to be consumed.
+///
+/// # Safety
+///
+/// `file` was opened by [`kaio_rust_open`] and is not yet released.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn kaio_rust_poll_ready(file: *mut bindings::file) -> bool {
+    // SAFETY: As in `kaio_rust_ioctl`.
+    let ctx = unsafe { Arc::<Context>::borrow((*file).private_data) };
+    ctx.poll_ready()
 }
 
 /// `unlocked_ioctl` of `/dev/kaio`.
@@ -61,5 +105,6 @@ pub(crate) unsafe extern "C" fn kaio_rust_ioctl(
     // SAFETY: `private_data` holds the `Arc<Context>` from open, which lives
     // until release, and release cannot run while this call is in progress.
     let ctx = unsafe { Arc::<Context>::borrow((*file).private_data) };
+    let ctx: Arc<Context> = ctx.into();
     from_result(|| ioctl::dispatch(&ctx, cmd, arg).map(|r| r as c_long))
 }

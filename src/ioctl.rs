@@ -3,14 +3,23 @@
 //! ioctl dispatch for `/dev/kaio`.
 
 use crate::{context::Context, uapi};
-use kernel::{prelude::*, uaccess::UserSlice};
+use kernel::{prelude::*, sync::Arc, uaccess::UserSlice};
 
 /// Runs ioctl `cmd` with argument `arg` on `ctx`.
-pub(crate) fn dispatch(_ctx: &Context, cmd: u32, arg: usize) -> Result<isize> {
-    match cmd {
-        uapi::IOC_VERSION => version(arg),
-        _ => Err(ENOTTY),
+pub(crate) fn dispatch(ctx: &Arc<Context>, cmd: u32, arg: usize) -> Result<isize> {
+    if cmd == uapi::IOC_VERSION {
+        return version(arg);
     }
+    let f: fn(&Arc<Context>, usize) -> Result<isize> = match cmd {
+        uapi::IOC_SETUP => |c, a| c.setup(a),
+        uapi::IOC_SUBMIT => |c, a| c.submit(a),
+        uapi::IOC_GETEVENTS => |c, a| c.getevents(a),
+        uapi::IOC_CANCEL => |c, a| c.cancel(a),
+        uapi::IOC_EVENTFD => |c, a| c.set_eventfd(a),
+        _ => return Err(ENOTTY),
+    };
+    ctx.check_owner()?;
+    f(ctx, arg)
 }
 
 /// `KAIO_IOC_VERSION`: reports the ABI version and features.

@@ -11,7 +11,16 @@ use kernel::prelude::*;
 
 mod context;
 mod file;
+mod iocb;
 mod ioctl;
+mod limits;
+mod op_close;
+mod op_fsync;
+mod op_open;
+mod op_rw;
+mod opdef;
+mod request;
+mod ring;
 mod shim;
 mod stats;
 mod uapi;

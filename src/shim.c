@@ -5,23 +5,443 @@
  * only reaches the kernel APIs that 6.12's Rust bindings do not cover.
  */
 #include <linux/bug.h>
+#include <linux/cred.h>
 #include <linux/debugfs.h>
+#include <linux/fdtable.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/fs_struct.h>
+#include <linux/kthread.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/namei.h>
+#include <linux/pagemap.h>
+#include <linux/poll.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/task_work.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
+#include <linux/vmalloc.h>
+#include <linux/workqueue.h>
 
 #include "kaio_shim.h"
+
+static unsigned int max_ring_entries = 65536;
+module_param(max_ring_entries, uint, 0644);
+MODULE_PARM_DESC(max_ring_entries, "Largest completion ring a context may set up (power of two)");
+
+static unsigned int max_inflight = 262144;
+module_param(max_inflight, uint, 0644);
+MODULE_PARM_DESC(max_inflight, "Requests in flight across all contexts");
+
+static unsigned long max_memory = 256UL << 20;
+module_param(max_memory, ulong, 0644);
+MODULE_PARM_DESC(max_memory, "Bytes of kernel memory kaio may hold for requests and rings");
+
+static struct workqueue_struct *kaio_wq;
+
+/* Bounded workers: at most this many of kaio's work items run at once. */
+static unsigned int max_workers = 256;
+
+static int max_workers_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int n;
+	int ret = kstrtouint(val, 0, &n);
+
+	if (ret)
+		return ret;
+	if (n < 1 || n > WQ_MAX_ACTIVE)
+		return -EINVAL;
+	WRITE_ONCE(max_workers, n);
+	if (kaio_wq)
+		workqueue_set_max_active(kaio_wq, n);
+	return 0;
+}
+
+static const struct kernel_param_ops max_workers_ops = {
+	.set = max_workers_set,
+	.get = param_get_uint,
+};
+module_param_cb(max_workers, &max_workers_ops, &max_workers, 0644);
+MODULE_PARM_DESC(max_workers, "Work items of kaio running at once (1..512)");
+
+u64 kaio_shim_param(unsigned int idx)
+{
+	switch (idx) {
+	case KAIO_PARAM_MAX_RING_ENTRIES:
+		return READ_ONCE(max_ring_entries);
+	case KAIO_PARAM_MAX_INFLIGHT:
+		return READ_ONCE(max_inflight);
+	case KAIO_PARAM_MAX_MEMORY:
+		return READ_ONCE(max_memory);
+	}
+	return 0;
+}
 
 static bool inject_warn;
 module_param(inject_warn, bool, 0444);
 MODULE_PARM_DESC(inject_warn,
 		 "Test only: raise a WARNING at load to prove the test log gate fails");
 
+/* ---- Completion ring memory: zeroed vmalloc memory userspace can map ---- */
+
+void *kaio_shim_vmalloc_user(unsigned long size)
+{
+	return vmalloc_user(size);
+}
+
+void kaio_shim_vfree(void *addr)
+{
+	vfree(addr);
+}
+
+int kaio_shim_mmap_ring(struct vm_area_struct *vma, void *addr)
+{
+	/* A fork child does not inherit the mapping; the context is per mm. */
+	vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND);
+	return remap_vmalloc_range(vma, addr, 0);
+}
+
+/* ---- Identity of the submitter: credentials, memory map, task ---- */
+
+const struct cred *kaio_shim_get_current_cred(void)
+{
+	return get_current_cred();
+}
+
+void kaio_shim_put_cred(const struct cred *cred)
+{
+	put_cred(cred);
+}
+
+struct mm_struct *kaio_shim_mmgrab_current(void)
+{
+	struct mm_struct *mm = current->mm;
+
+	if (mm)
+		mmgrab(mm);
+	return mm;
+}
+
+void kaio_shim_mmdrop(struct mm_struct *mm)
+{
+	mmdrop(mm);
+}
+
+bool kaio_shim_is_current_mm(const struct mm_struct *mm)
+{
+	return current->mm == mm;
+}
+
+/* Enters @mm from a kworker; false if its process has exited. */
+bool kaio_shim_use_mm(struct mm_struct *mm)
+{
+	if (!mmget_not_zero(mm))
+		return false;
+	kthread_use_mm(mm);
+	return true;
+}
+
+void kaio_shim_unuse_mm(struct mm_struct *mm)
+{
+	kthread_unuse_mm(mm);
+	mmput(mm);
+}
+
+struct task_struct *kaio_shim_get_current_task(void)
+{
+	return get_task_struct(current);
+}
+
+void kaio_shim_put_task(struct task_struct *task)
+{
+	put_task_struct(task);
+}
+
+/* A real signal, as opposed to a task_work notification. */
+bool kaio_shim_real_signal_pending(void)
+{
+	return task_sigpending(current);
+}
+
+bool kaio_shim_access_ok(u64 addr, u64 len)
+{
+	return access_ok(u64_to_user_ptr(addr), len);
+}
+
+/* ---- Paths: open by path from a kworker, as the submitter would ---- */
+
+void kaio_shim_get_root(struct path *root)
+{
+	get_fs_root(current->fs, root);
+}
+
+void kaio_shim_get_pwd(struct path *pwd)
+{
+	get_fs_pwd(current->fs, pwd);
+}
+
+int kaio_shim_current_umask(void)
+{
+	return current_umask();
+}
+
+/* The directory of @dfd, referenced in @dir; as openat(2) checks it. */
+int kaio_shim_dirfd_path(int dfd, struct path *dir)
+{
+	struct file *f = fget_raw(dfd);
+
+	if (!f)
+		return -EBADF;
+	if (!d_can_lookup(f->f_path.dentry)) {
+		fput(f);
+		return -ENOTDIR;
+	}
+	*dir = f->f_path;
+	path_get(dir);
+	fput(f);
+	return 0;
+}
+
+static void kaio_swap_fs(struct fs_struct *fs, struct path *root,
+			 struct path *pwd, int *umask)
+{
+	struct path r, p;
+	int m;
+
+	spin_lock(&fs->lock);
+	write_seqcount_begin(&fs->seq);
+	r = fs->root;
+	p = fs->pwd;
+	m = fs->umask;
+	fs->root = *root;
+	fs->pwd = *pwd;
+	fs->umask = *umask;
+	write_seqcount_end(&fs->seq);
+	spin_unlock(&fs->lock);
+	*root = r;
+	*pwd = p;
+	*umask = m;
+}
+
+/*
+ * Opens @name with the submitter's root, working directory (or dirfd) and
+ * umask, from a kworker whose credentials are already the submitter's.
+ *
+ * A kworker shares PID 1's fs_struct, so the first open on a kworker gives
+ * it a private copy (as nfsd threads do); root and pwd are swapped in for
+ * the lookup and swapped back before returning, so the worker never pins
+ * the submitter's mounts between requests. Lookup, "..", symlinks to "/"
+ * and permission checks then behave exactly as openat(2) in the submitter.
+ */
+struct file *kaio_shim_open(const struct path *root, const struct path *dir,
+			    const char *name, int flags, umode_t mode, int umask)
+{
+	struct path r = *root, p = *dir;
+	struct file *file;
+	int m = umask;
+
+	bool shared;
+
+	spin_lock(&current->fs->lock);
+	shared = current->fs->users > 1;
+	spin_unlock(&current->fs->lock);
+	if (shared) {
+		int err = unshare_fs_struct();
+
+		if (err)
+			return ERR_PTR(err);
+	}
+	path_get(&r);
+	path_get(&p);
+	kaio_swap_fs(current->fs, &r, &p, &m);
+	file = filp_open(name, flags | O_LARGEFILE, mode);
+	kaio_swap_fs(current->fs, &r, &p, &m);
+	path_put(&r);
+	path_put(&p);
+	return file;
+}
+
+/* ---- Files ---- */
+
+struct file *kaio_shim_fget(int fd)
+{
+	return fget(fd);
+}
+
+unsigned int kaio_shim_file_caps(const struct file *file)
+{
+	umode_t mode = file_inode(file)->i_mode;
+	unsigned int caps = 0;
+
+	if (file->f_mode & FMODE_READ)
+		caps |= KAIO_CAP_READ;
+	if (file->f_mode & FMODE_WRITE)
+		caps |= KAIO_CAP_WRITE;
+	if (S_ISDIR(mode))
+		caps |= KAIO_CAP_DIR;
+	if (S_ISREG(mode))
+		caps |= KAIO_CAP_REG;
+	if ((file->f_mode & FMODE_NOWAIT) && file->f_op->read_iter &&
+	    (file->f_op->fop_flags & FOP_BUFFER_RASYNC) &&
+	    !(file->f_flags & O_DIRECT))
+		caps |= KAIO_CAP_ASYNC_READ;
+	return caps;
+}
+
+int kaio_shim_valid_open_flags(int flags)
+{
+	return !(flags & ~VALID_OPEN_FLAGS) && !(flags & O_PATH);
+}
+
+/* ---- Reads that never wait for the disk ---- */
+
+struct kaio_waitq {
+	struct wait_page_queue wpq;
+	void *data;
+};
+
+struct kaio_waitq *kaio_shim_waitq_alloc(void)
+{
+	return kzalloc(sizeof(struct kaio_waitq), GFP_KERNEL_ACCOUNT);
+}
+
+void kaio_shim_waitq_free(struct kaio_waitq *wq)
+{
+	kfree(wq);
+}
+
+/*
+ * Called by folio_wake_bit() when the folio the read waits for is
+ * unlocked, from the block layer's completion (hard or soft interrupt,
+ * IRQs off, the wait queue's lock held): only hand the request back.
+ */
+static int kaio_waitq_wake(struct wait_queue_entry *wait, unsigned int mode,
+			   int sync, void *arg)
+{
+	struct wait_page_key *key = arg;
+	struct kaio_waitq *wq = container_of(wait, struct kaio_waitq, wpq.wait);
+
+	if (!wake_page_match(&wq->wpq, key))
+		return 0;
+	list_del_init(&wait->entry);
+	kaio_rust_read_wake(wq->data, in_interrupt());
+	return 1;
+}
+
+/*
+ * Reads up to @len bytes at @pos into the user buffer @buf (current mm).
+ * With @wq, never waits for I/O: data in the page cache is copied; if a
+ * folio is being read, @wq is armed with @data and -EIOCBQUEUED returned:
+ * kaio_rust_read_wake(@data) runs exactly once when the folio is ready.
+ * -EAGAIN means the non-waiting path cannot make progress. Without @wq,
+ * an ordinary blocking read.
+ */
+ssize_t kaio_shim_read(struct file *file, loff_t pos, u64 buf, size_t len,
+		       struct kaio_waitq *wq, void *data)
+{
+	struct iov_iter iter;
+	struct kiocb kiocb;
+	ssize_t ret;
+
+	ret = import_ubuf(ITER_DEST, u64_to_user_ptr(buf), len, &iter);
+	if (ret)
+		return ret;
+	if (!wq)
+		return vfs_iter_read(file, &iter, &pos, 0);
+
+	init_sync_kiocb(&kiocb, file);
+	kiocb.ki_pos = pos;
+	kiocb.ki_flags |= IOCB_NOWAIT;
+	ret = vfs_iocb_iter_read(file, &kiocb, &iter);
+	if (ret != -EAGAIN && ret != -EOPNOTSUPP)
+		return ret;
+
+	wq->data = data;
+	init_waitqueue_func_entry(&wq->wpq.wait, kaio_waitq_wake);
+	kiocb.ki_flags = (kiocb.ki_flags & ~IOCB_NOWAIT) | IOCB_WAITQ;
+	kiocb.ki_waitq = &wq->wpq;
+	return vfs_iocb_iter_read(file, &kiocb, &iter);
+}
+
+ssize_t kaio_shim_write(struct file *file, loff_t pos, u64 buf, size_t len)
+{
+	struct iov_iter iter;
+	ssize_t ret;
+
+	ret = import_ubuf(ITER_SOURCE, u64_to_user_ptr(buf), len, &iter);
+	if (ret)
+		return ret;
+	return vfs_iter_write(file, &iter, &pos, 0);
+}
+
+/* ---- Installing a KEEP'd file in the submitter's fd table ---- */
+
+struct kaio_task_work {
+	struct callback_head cb;
+	void *data;
+};
+
+static void kaio_task_work_fn(struct callback_head *cb)
+{
+	struct kaio_task_work *tw = container_of(cb, struct kaio_task_work, cb);
+	void *data = tw->data;
+
+	kfree(tw);
+	kaio_rust_task_work(data, current->flags & PF_EXITING);
+}
+
+/* Runs kaio_rust_task_work(@data) in @task's own context, soon. */
+int kaio_shim_task_work_add(struct task_struct *task, void *data)
+{
+	struct kaio_task_work *tw = kmalloc(sizeof(*tw), GFP_KERNEL_ACCOUNT);
+	int ret;
+
+	if (!tw)
+		return -ENOMEM;
+	tw->data = data;
+	init_task_work(&tw->cb, kaio_task_work_fn);
+	ret = task_work_add(task, &tw->cb, TWA_SIGNAL);
+	if (ret)
+		kfree(tw);
+	return ret;
+}
+
+/* In the submitter's context: installs @file (consumed on success). */
+int kaio_shim_install_fd(struct file *file, bool cloexec)
+{
+	int fd = get_unused_fd_flags(cloexec ? O_CLOEXEC : 0);
+
+	if (fd >= 0)
+		fd_install(fd, file);
+	return fd;
+}
+
+/* ---- poll ---- */
+
+void kaio_shim_init_waitqueue_head(struct wait_queue_head *wq)
+{
+	init_waitqueue_head(wq);
+}
+
+static __poll_t kaio_poll(struct file *file, poll_table *pt)
+{
+	poll_wait(file, kaio_rust_poll_queue(file), pt);
+	return kaio_rust_poll_ready(file) ? EPOLLIN | EPOLLRDNORM : 0;
+}
+
 static const struct file_operations kaio_fops = {
 	.owner		= THIS_MODULE,
 	.open		= kaio_rust_open,
 	.release	= kaio_rust_release,
 	.unlocked_ioctl	= kaio_rust_ioctl,
+	.mmap		= kaio_rust_mmap,
+	.poll		= kaio_poll,
 	.llseek		= noop_llseek,
 };
 
@@ -47,22 +467,35 @@ static int kaio_stats_show(struct seq_file *m, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(kaio_stats);
 
+/* kaio's workqueue: unbound, as its work may sleep on I/O and locks. */
+struct workqueue_struct *kaio_shim_workqueue(void)
+{
+	return kaio_wq;
+}
+
 int kaio_shim_register(void)
 {
 	int ret;
 
 	WARN(inject_warn, "kaio: inject_warn=1: deliberate warning for the log gate test\n");
+	kaio_wq = alloc_workqueue("kaio", WQ_UNBOUND, READ_ONCE(max_workers));
+	if (!kaio_wq)
+		return -ENOMEM;
 	/* debugfs is optional, as everywhere in the kernel: errors are ignored. */
 	kaio_debugfs = debugfs_create_dir("kaio", NULL);
 	debugfs_create_file("stats", 0444, kaio_debugfs, NULL, &kaio_stats_fops);
 	ret = misc_register(&kaio_misc);
-	if (ret)
+	if (ret) {
 		debugfs_remove(kaio_debugfs);
+		destroy_workqueue(kaio_wq);
+	}
 	return ret;
 }
 
+/* No context is left (each holds a module reference): drain and remove. */
 void kaio_shim_deregister(void)
 {
 	misc_deregister(&kaio_misc);
 	debugfs_remove(kaio_debugfs);
+	destroy_workqueue(kaio_wq);
 }

@@ -1,13 +1,91 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Safe wrappers over the C shim (`shim.c`, `kaio_shim.h`).
+//!
+//! Every kernel object kaio holds on behalf of a submitter (credentials, its
+//! memory map, paths, files, its task, an eventfd) is a small owning type
+//! here whose `Drop` releases it, so the state machines never handle a raw
+//! reference.
 
-use kernel::prelude::*;
+use core::ptr::NonNull;
+use kernel::{
+    bindings,
+    error::to_result,
+    ffi::{c_char, c_int, c_void},
+    prelude::*,
+    str::CStr,
+    workqueue::Queue,
+};
 
+/// The C side, as declared in `kaio_shim.h`.
 mod ffi {
+    use kernel::{
+        bindings,
+        ffi::{c_char, c_int, c_uint, c_void},
+    };
+
+    // Only pointers to these structures cross the boundary; bindgen lays
+    // them out, and some hold fields bindgen leaves opaque.
+    #[allow(improper_ctypes)]
     extern "C" {
-        pub(super) fn kaio_shim_register() -> kernel::ffi::c_int;
+        pub(super) fn kaio_shim_register() -> c_int;
         pub(super) fn kaio_shim_deregister();
+        pub(super) fn kaio_shim_workqueue() -> *mut bindings::workqueue_struct;
+        pub(super) fn kaio_shim_init_waitqueue_head(wq: *mut bindings::wait_queue_head);
+        pub(super) fn kaio_shim_vmalloc_user(size: usize) -> *mut c_void;
+        pub(super) fn kaio_shim_vfree(addr: *mut c_void);
+        pub(super) fn kaio_shim_mmap_ring(
+            vma: *mut bindings::vm_area_struct,
+            addr: *mut c_void,
+        ) -> c_int;
+        pub(super) fn kaio_shim_get_current_cred() -> *const bindings::cred;
+        pub(super) fn kaio_shim_put_cred(cred: *const bindings::cred);
+        pub(super) fn kaio_shim_mmgrab_current() -> *mut bindings::mm_struct;
+        pub(super) fn kaio_shim_mmdrop(mm: *mut bindings::mm_struct);
+        pub(super) fn kaio_shim_is_current_mm(mm: *const bindings::mm_struct) -> bool;
+        pub(super) fn kaio_shim_use_mm(mm: *mut bindings::mm_struct) -> bool;
+        pub(super) fn kaio_shim_unuse_mm(mm: *mut bindings::mm_struct);
+        pub(super) fn kaio_shim_get_current_task() -> *mut bindings::task_struct;
+        pub(super) fn kaio_shim_put_task(task: *mut bindings::task_struct);
+        pub(super) fn kaio_shim_real_signal_pending() -> bool;
+        pub(super) fn kaio_shim_access_ok(addr: u64, len: u64) -> bool;
+        pub(super) fn kaio_shim_get_root(root: *mut bindings::path);
+        pub(super) fn kaio_shim_get_pwd(pwd: *mut bindings::path);
+        pub(super) fn kaio_shim_current_umask() -> c_int;
+        pub(super) fn kaio_shim_dirfd_path(dfd: c_int, dir: *mut bindings::path) -> c_int;
+        pub(super) fn kaio_shim_open(
+            root: *const bindings::path,
+            dir: *const bindings::path,
+            name: *const c_char,
+            flags: c_int,
+            mode: u16,
+            umask: c_int,
+        ) -> *mut bindings::file;
+        pub(super) fn kaio_shim_fget(fd: c_int) -> *mut bindings::file;
+        pub(super) fn kaio_shim_file_caps(file: *const bindings::file) -> c_uint;
+        pub(super) fn kaio_shim_valid_open_flags(flags: c_int) -> c_int;
+        pub(super) fn kaio_shim_waitq_alloc() -> *mut c_void;
+        pub(super) fn kaio_shim_waitq_free(wq: *mut c_void);
+        pub(super) fn kaio_shim_read(
+            file: *mut bindings::file,
+            pos: i64,
+            buf: u64,
+            len: usize,
+            wq: *mut c_void,
+            data: *mut c_void,
+        ) -> isize;
+        pub(super) fn kaio_shim_write(
+            file: *mut bindings::file,
+            pos: i64,
+            buf: u64,
+            len: usize,
+        ) -> isize;
+        pub(super) fn kaio_shim_task_work_add(
+            task: *mut bindings::task_struct,
+            data: *mut c_void,
+        ) -> c_int;
+        pub(super) fn kaio_shim_install_fd(file: *mut bindings::file, cloexec: bool) -> c_int;
+        pub(super) fn kaio_shim_param(idx: c_uint) -> u64;
     }
 }
 
@@ -24,7 +102,7 @@ impl MiscDevice {
     pub(crate) fn register() -> Result<Self> {
         // SAFETY: Called once from module init; the shim's miscdevice and
         // file_operations are statics that outlive the registration.
-        kernel::error::to_result(unsafe { ffi::kaio_shim_register() })?;
+        to_result(unsafe { ffi::kaio_shim_register() })?;
         // INVARIANT: registration succeeded just above.
         Ok(MiscDevice(()))
     }
@@ -36,4 +114,530 @@ impl Drop for MiscDevice {
         // hold a module reference, so none exist once module exit runs.
         unsafe { ffi::kaio_shim_deregister() };
     }
+}
+
+/// kaio's workqueue, created with the device and destroyed (drained) at
+/// module exit.
+pub(crate) fn workqueue() -> &'static Queue {
+    // SAFETY: The shim creates the workqueue before registering the device
+    // and destroys it only at module exit, after every context (and so
+    // every request) is gone; no caller outlives that.
+    unsafe { Queue::from_raw(ffi::kaio_shim_workqueue()) }
+}
+
+/// Initialises a wait queue head (with the shim's lockdep class).
+///
+/// # Safety
+///
+/// `wq` is valid for writes and will not move while in use.
+pub(crate) unsafe fn init_waitqueue_head(wq: *mut bindings::wait_queue_head) {
+    // SAFETY: Per the safety contract.
+    unsafe { ffi::kaio_shim_init_waitqueue_head(wq) }
+}
+
+/// Module parameters, defined in the shim (6.12's `module!` has none).
+#[derive(Clone, Copy)]
+#[repr(u32)]
+pub(crate) enum Param {
+    /// `max_ring_entries`: largest completion ring a context may set up.
+    RingEntries = 0,
+    /// `max_inflight`: requests in flight across all contexts.
+    Inflight = 1,
+    /// `max_memory`: bytes of kernel memory for requests and rings.
+    Memory = 2,
+}
+
+/// Current value of module parameter `p`.
+pub(crate) fn param(p: Param) -> u64 {
+    // SAFETY: Reads a module parameter; any index is accepted.
+    unsafe { ffi::kaio_shim_param(p as u32) }
+}
+
+/// Zeroed kernel memory that userspace can map: the completion ring.
+///
+/// # Invariants
+///
+/// `ptr` is a `vmalloc_user` allocation of `size` bytes, owned by this value.
+pub(crate) struct UserMem {
+    ptr: NonNull<u8>,
+}
+
+// SAFETY: The allocation is plain memory, usable from any thread.
+unsafe impl Send for UserMem {}
+// SAFETY: Shared access only hands out raw pointers.
+unsafe impl Sync for UserMem {}
+
+impl UserMem {
+    /// Allocates `size` zeroed bytes (a multiple of the page size).
+    pub(crate) fn new(size: usize) -> Result<Self> {
+        // SAFETY: Any size is accepted; null means failure.
+        let ptr = unsafe { ffi::kaio_shim_vmalloc_user(size) };
+        // INVARIANT: a successful allocation of `size` bytes.
+        Ok(UserMem {
+            ptr: NonNull::new(ptr.cast()).ok_or(ENOMEM)?,
+        })
+    }
+
+    /// Start of the memory.
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Maps the memory into `vma` (an mmap of the device at offset 0).
+    ///
+    /// # Safety
+    ///
+    /// `vma` must be the area being set up by the `mmap` file operation.
+    pub(crate) unsafe fn map(&self, vma: *mut bindings::vm_area_struct) -> Result {
+        // SAFETY: `vma` is valid per the safety contract; the memory came
+        // from `vmalloc_user`, which `remap_vmalloc_range` requires.
+        to_result(unsafe { ffi::kaio_shim_mmap_ring(vma, self.ptr.as_ptr().cast()) })
+    }
+}
+
+impl Drop for UserMem {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own the allocation. Mappings keep
+        // the file, and so the context and this memory, alive.
+        unsafe { ffi::kaio_shim_vfree(self.ptr.as_ptr().cast()) };
+    }
+}
+
+/// A counted reference to a set of credentials.
+///
+/// # Invariants
+///
+/// `0` holds a reference to a valid `struct cred`.
+pub(crate) struct Cred(NonNull<bindings::cred>);
+
+// SAFETY: Credentials are immutable and reference counted atomically.
+unsafe impl Send for Cred {}
+// SAFETY: As above.
+unsafe impl Sync for Cred {}
+
+impl Cred {
+    /// The current task's credentials.
+    pub(crate) fn current() -> Self {
+        // SAFETY: Always valid in process context; returns a new reference.
+        let c = unsafe { ffi::kaio_shim_get_current_cred() };
+        // INVARIANT: `get_current_cred` never returns null.
+        Cred(NonNull::new(c.cast_mut()).expect("current task has credentials"))
+    }
+
+    /// Runs `f` with these credentials in place of the current task's.
+    pub(crate) fn with<R>(&self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: By the type invariant the credentials are valid; they are
+        // reverted below, before `self` can be dropped.
+        let old = unsafe { bindings::override_creds(self.0.as_ptr()) };
+        let r = f();
+        // SAFETY: `old` is what `override_creds` returned on this task.
+        unsafe { bindings::revert_creds(old) };
+        r
+    }
+}
+
+impl Drop for Cred {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we hold a reference; `with` has
+        // always reverted, so these are not the task's current creds.
+        unsafe { ffi::kaio_shim_put_cred(self.0.as_ptr()) };
+    }
+}
+
+/// A reference (`mmgrab`) to the memory map of the process owning a context.
+///
+/// # Invariants
+///
+/// `0` is a valid `mm_struct` with an `mm_count` reference held by us.
+pub(crate) struct Mm(NonNull<bindings::mm_struct>);
+
+// SAFETY: `mm_struct` references are atomic and usable from any thread.
+unsafe impl Send for Mm {}
+// SAFETY: As above.
+unsafe impl Sync for Mm {}
+
+impl Mm {
+    /// The current process's memory map; `EINVAL` for a kernel thread.
+    pub(crate) fn current() -> Result<Self> {
+        // SAFETY: Reads `current->mm` and takes a reference if it is set.
+        let mm = unsafe { ffi::kaio_shim_mmgrab_current() };
+        // INVARIANT: non-null means a reference was taken.
+        Ok(Mm(NonNull::new(mm).ok_or(EINVAL)?))
+    }
+
+    /// Whether the calling task runs in this memory map.
+    pub(crate) fn is_current(&self) -> bool {
+        // SAFETY: Only compares pointers.
+        unsafe { ffi::kaio_shim_is_current_mm(self.0.as_ptr()) }
+    }
+
+    /// Runs `f` in this memory map from a kworker, so user addresses refer
+    /// to the owner's memory; `EFAULT` without running `f` if the owning
+    /// process has exited.
+    pub(crate) fn with<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
+        // SAFETY: By the type invariant the mm is valid; called from a
+        // kworker (a kthread without an mm), as `kthread_use_mm` requires.
+        if !unsafe { ffi::kaio_shim_use_mm(self.0.as_ptr()) } {
+            return Err(EFAULT);
+        }
+        let r = f();
+        // SAFETY: Paired with the successful `kaio_shim_use_mm` above.
+        unsafe { ffi::kaio_shim_unuse_mm(self.0.as_ptr()) };
+        Ok(r)
+    }
+}
+
+impl Drop for Mm {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we hold an `mm_count` reference.
+        unsafe { ffi::kaio_shim_mmdrop(self.0.as_ptr()) };
+    }
+}
+
+/// A reference to a task (the submitter of a request that keeps its file).
+///
+/// # Invariants
+///
+/// `0` is a task whose reference we hold.
+pub(crate) struct TaskRef(NonNull<bindings::task_struct>);
+
+// SAFETY: Task references are atomic.
+unsafe impl Send for TaskRef {}
+// SAFETY: As above.
+unsafe impl Sync for TaskRef {}
+
+impl TaskRef {
+    /// The current task.
+    pub(crate) fn current() -> Self {
+        // SAFETY: `current` is always valid; a reference is taken.
+        let t = unsafe { ffi::kaio_shim_get_current_task() };
+        // INVARIANT: `current` is never null.
+        TaskRef(NonNull::new(t).expect("current is not null"))
+    }
+
+    /// Runs `kaio_rust_task_work(data, ..)` in this task's context when it
+    /// next returns to user mode (interrupting an interruptible sleep).
+    /// `ESRCH` if the task is exiting and will not run it.
+    pub(crate) fn task_work(&self, data: *mut c_void) -> Result {
+        // SAFETY: By the type invariant the task is valid.
+        to_result(unsafe { ffi::kaio_shim_task_work_add(self.0.as_ptr(), data) })
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we hold a reference.
+        unsafe { ffi::kaio_shim_put_task(self.0.as_ptr()) };
+    }
+}
+
+/// Whether a real signal (not only a task_work notification) is pending.
+pub(crate) fn real_signal_pending() -> bool {
+    // SAFETY: Reads the current task's flags.
+    unsafe { ffi::kaio_shim_real_signal_pending() }
+}
+
+/// Whether `[addr, addr + len)` is a user address range (`access_ok`).
+pub(crate) fn access_ok(addr: u64, len: u64) -> bool {
+    // SAFETY: Only checks the range against the user address limit.
+    unsafe { ffi::kaio_shim_access_ok(addr, len) }
+}
+
+/// The current task's umask.
+pub(crate) fn current_umask() -> u16 {
+    // SAFETY: Reads `current->fs->umask`.
+    (unsafe { ffi::kaio_shim_current_umask() }) as u16
+}
+
+/// Whether `flags` are open(2) flags kaio accepts (`O_PATH` is not).
+pub(crate) fn valid_open_flags(flags: u32) -> bool {
+    // SAFETY: Pure function of its argument.
+    unsafe { ffi::kaio_shim_valid_open_flags(flags as c_int) != 0 }
+}
+
+/// A referenced `struct path`.
+///
+/// # Invariants
+///
+/// `0` holds a `path_get` reference to a valid path.
+pub(crate) struct PathRef(bindings::path);
+
+// SAFETY: Path references are atomic.
+unsafe impl Send for PathRef {}
+// SAFETY: As above.
+unsafe impl Sync for PathRef {}
+
+impl PathRef {
+    /// The current task's root directory.
+    pub(crate) fn root() -> Self {
+        let mut p = bindings::path {
+            mnt: core::ptr::null_mut(),
+            dentry: core::ptr::null_mut(),
+        };
+        // SAFETY: `p` is valid for writes; the shim takes a reference.
+        unsafe { ffi::kaio_shim_get_root(&mut p) };
+        // INVARIANT: `get_fs_root` returned a referenced path.
+        PathRef(p)
+    }
+
+    /// The current task's working directory.
+    pub(crate) fn pwd() -> Self {
+        let mut p = bindings::path {
+            mnt: core::ptr::null_mut(),
+            dentry: core::ptr::null_mut(),
+        };
+        // SAFETY: `p` is valid for writes; the shim takes a reference.
+        unsafe { ffi::kaio_shim_get_pwd(&mut p) };
+        // INVARIANT: `get_fs_pwd` returned a referenced path.
+        PathRef(p)
+    }
+
+    /// The directory open as `dfd` in the current task (`EBADF`, `ENOTDIR`).
+    pub(crate) fn dirfd(dfd: i32) -> Result<Self> {
+        let mut p = bindings::path {
+            mnt: core::ptr::null_mut(),
+            dentry: core::ptr::null_mut(),
+        };
+        // SAFETY: `p` is valid for writes; on success the shim took a reference.
+        to_result(unsafe { ffi::kaio_shim_dirfd_path(dfd, &mut p) })?;
+        // INVARIANT: success means `p` is referenced.
+        Ok(PathRef(p))
+    }
+}
+
+impl Drop for PathRef {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we hold a reference.
+        unsafe { bindings::path_put(&self.0) };
+    }
+}
+
+/// What a file allows, from `kaio_shim_file_caps`.
+#[derive(Clone, Copy)]
+pub(crate) struct FileCaps(u32);
+
+impl FileCaps {
+    /// Open for reading.
+    pub(crate) fn readable(self) -> bool {
+        self.0 & 1 != 0
+    }
+    /// Open for writing.
+    pub(crate) fn writable(self) -> bool {
+        self.0 & 2 != 0
+    }
+    /// A directory.
+    pub(crate) fn is_dir(self) -> bool {
+        self.0 & 4 != 0
+    }
+    /// Buffered reads can wait for the page cache asynchronously.
+    pub(crate) fn async_read(self) -> bool {
+        self.0 & 16 != 0
+    }
+}
+
+/// A counted reference to an open file.
+///
+/// # Invariants
+///
+/// `0` is a valid `struct file` whose reference we hold.
+pub(crate) struct FileRef(NonNull<bindings::file>);
+
+// SAFETY: File references are atomic and files usable from any thread.
+unsafe impl Send for FileRef {}
+// SAFETY: As above.
+unsafe impl Sync for FileRef {}
+
+impl FileRef {
+    /// The file open as `fd` in the current task (`EBADF`).
+    pub(crate) fn fget(fd: i32) -> Result<Self> {
+        // SAFETY: Looks `fd` up in the current task's table; takes a reference.
+        let f = unsafe { ffi::kaio_shim_fget(fd) };
+        // INVARIANT: non-null means a reference was taken.
+        Ok(FileRef(NonNull::new(f).ok_or(EBADF)?))
+    }
+
+    /// Opens `name` with the given root, start directory and umask, as
+    /// openat(2) would for the task whose credentials are current.
+    pub(crate) fn open(
+        root: &PathRef,
+        dir: &PathRef,
+        name: &CStr,
+        flags: u32,
+        mode: u16,
+        umask: u16,
+    ) -> Result<Self> {
+        // SAFETY: The paths are referenced and `name` is NUL-terminated.
+        let f = unsafe {
+            ffi::kaio_shim_open(
+                &root.0,
+                &dir.0,
+                name.as_char_ptr(),
+                flags as c_int,
+                mode,
+                umask as c_int,
+            )
+        };
+        // `filp_open` returns a file or an `ERR_PTR`.
+        let f = kernel::error::from_err_ptr(f)?;
+        // INVARIANT: a successful open returns a referenced file.
+        Ok(FileRef(NonNull::new(f).ok_or(EINVAL)?))
+    }
+
+    /// What the file allows.
+    pub(crate) fn caps(&self) -> FileCaps {
+        // SAFETY: By the type invariant the file is valid.
+        FileCaps(unsafe { ffi::kaio_shim_file_caps(self.0.as_ptr()) })
+    }
+
+    /// Reads into user memory of the current mm; see [`WaitQ`].
+    pub(crate) fn read(
+        &self,
+        pos: i64,
+        buf: u64,
+        len: usize,
+        wq: Option<(&WaitQ, *mut c_void)>,
+    ) -> isize {
+        let (wq, data) = wq.map_or((core::ptr::null_mut(), core::ptr::null_mut()), |(w, d)| {
+            (w.0.as_ptr(), d)
+        });
+        // SAFETY: The file is valid; `wq` (if any) lives until its wake
+        // callback ran (the caller's duty, see `WaitQ`); the shim checks
+        // the user range.
+        unsafe { ffi::kaio_shim_read(self.0.as_ptr(), pos, buf, len, wq, data) }
+    }
+
+    /// Writes from user memory of the current mm.
+    pub(crate) fn write(&self, pos: i64, buf: u64, len: usize) -> isize {
+        // SAFETY: The file is valid; the shim checks the user range.
+        unsafe { ffi::kaio_shim_write(self.0.as_ptr(), pos, buf, len) }
+    }
+
+    /// fsync(2) or fdatasync(2).
+    pub(crate) fn fsync(&self, datasync: bool) -> Result {
+        // SAFETY: The file is valid.
+        to_result(unsafe {
+            bindings::vfs_fsync_range(self.0.as_ptr(), 0, i64::MAX, datasync as c_int)
+        })
+    }
+
+    /// Installs the file in the current task's fd table; returns the fd.
+    pub(crate) fn install(self, cloexec: bool) -> Result<i32> {
+        let f = core::mem::ManuallyDrop::new(self);
+        // SAFETY: The file is valid; on success `fd_install` consumes our
+        // reference.
+        let fd = unsafe { ffi::kaio_shim_install_fd(f.0.as_ptr(), cloexec) };
+        if fd < 0 {
+            drop(core::mem::ManuallyDrop::into_inner(f));
+            return Err(Error::from_errno(fd));
+        }
+        Ok(fd)
+    }
+
+    /// Closes the file as close(2) would (flush, then drop our reference).
+    pub(crate) fn close(self) -> Result {
+        let f = core::mem::ManuallyDrop::new(self);
+        // SAFETY: We own the reference; `filp_close` consumes it.
+        to_result(unsafe { bindings::filp_close(f.0.as_ptr(), core::ptr::null_mut()) })
+    }
+}
+
+impl Drop for FileRef {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we hold a reference.
+        unsafe { bindings::fput(self.0.as_ptr()) };
+    }
+}
+
+/// A page wait entry for a read that waits for the page cache without a
+/// thread (`struct kaio_waitq` in the shim).
+///
+/// # Invariants
+///
+/// `0` is a `kaio_waitq` allocated by the shim and owned by this value.
+/// Once a read armed it, it stays alive until the wake callback has run:
+/// its owner (a request) keeps it, and holds a reference on itself, until
+/// then.
+pub(crate) struct WaitQ(NonNull<c_void>);
+
+// SAFETY: Plain memory; the wake callback's access is ordered by the wait
+// queue's lock and the workqueue.
+unsafe impl Send for WaitQ {}
+// SAFETY: As above.
+unsafe impl Sync for WaitQ {}
+
+impl WaitQ {
+    /// Allocates a wait entry.
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: Plain allocation.
+        let p = unsafe { ffi::kaio_shim_waitq_alloc() };
+        // INVARIANT: a fresh allocation.
+        Ok(WaitQ(NonNull::new(p).ok_or(ENOMEM)?))
+    }
+}
+
+impl Drop for WaitQ {
+    fn drop(&mut self) {
+        // SAFETY: Owned, and not armed (see the type invariant).
+        unsafe { ffi::kaio_shim_waitq_free(self.0.as_ptr()) };
+    }
+}
+
+/// A counted reference to an eventfd.
+///
+/// # Invariants
+///
+/// `0` is an `eventfd_ctx` whose reference we hold.
+pub(crate) struct EventFd(NonNull<bindings::eventfd_ctx>);
+
+// SAFETY: eventfd contexts are reference counted and signalled from any context.
+unsafe impl Send for EventFd {}
+// SAFETY: As above.
+unsafe impl Sync for EventFd {}
+
+impl EventFd {
+    /// The eventfd open as `fd` in the current task.
+    pub(crate) fn fdget(fd: i32) -> Result<Self> {
+        // SAFETY: Looks the fd up in the current task; returns a reference or ERR_PTR.
+        let ctx = kernel::error::from_err_ptr(unsafe { bindings::eventfd_ctx_fdget(fd) })?;
+        // INVARIANT: success returns a referenced context.
+        Ok(EventFd(NonNull::new(ctx).ok_or(EBADF)?))
+    }
+
+    /// Adds one to the eventfd's counter.
+    pub(crate) fn signal(&self) {
+        // SAFETY: By the type invariant the context is valid.
+        unsafe { bindings::eventfd_signal_mask(self.0.as_ptr(), 0) };
+    }
+}
+
+impl Drop for EventFd {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we hold a reference.
+        unsafe { bindings::eventfd_ctx_put(self.0.as_ptr()) };
+    }
+}
+
+/// Copies a NUL-terminated user string of at most `max - 1` bytes, with its
+/// NUL; `ENAMETOOLONG` if longer, `EFAULT` if unreadable.
+pub(crate) fn strncpy_from_user(addr: u64, max: usize) -> Result<KVec<u8>> {
+    let mut buf = KVec::with_capacity(max, GFP_KERNEL_ACCOUNT)?;
+    // SAFETY: `buf` has room for `max` bytes; the function checks the user
+    // address and writes at most `max` bytes.
+    let n = unsafe {
+        bindings::strncpy_from_user(
+            buf.as_mut_ptr() as *mut c_char,
+            addr as *const c_char,
+            max as _,
+        )
+    };
+    if n < 0 {
+        return Err(Error::from_errno(n as c_int));
+    }
+    let n = n as usize;
+    if n >= max {
+        return Err(Error::from_errno(-(bindings::ENAMETOOLONG as c_int)));
+    }
+    // SAFETY: `strncpy_from_user` initialised `n` bytes plus the NUL.
+    unsafe { buf.set_len(n + 1) };
+    Ok(buf)
 }

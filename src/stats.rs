@@ -28,6 +28,26 @@ stats! {
     ContextsOpened => "contexts_opened",
     /// Contexts that exist now.
     ContextsLive => "contexts_live",
+    /// Requests accepted by SUBMIT.
+    Submitted => "submitted",
+    /// Completions published.
+    Completed => "completed",
+    /// Requests in flight now.
+    Inflight => "inflight",
+    /// Successful cancels (by CANCEL or teardown).
+    Cancelled => "cancelled",
+    /// Parked reads woken from interrupt context (bio completion).
+    IrqCompletions => "irq_completions",
+    /// Reads that parked on the page cache instead of waiting.
+    ParkedReads => "parked_reads",
+    /// Runs of a request's state machine in a worker.
+    WorkerRuns => "worker_runs",
+    /// Times a worker had to wait for the disk (no async path).
+    WorkerDiskWaits => "worker_disk_waits",
+    /// Bytes read into user buffers.
+    BytesRead => "bytes_read",
+    /// Bytes written from user buffers.
+    BytesWritten => "bytes_written",
 }
 
 static COUNTERS: [AtomicU64; NAMES.len()] = [const { AtomicU64::new(0) }; NAMES.len()];

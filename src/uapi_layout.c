@@ -21,5 +21,86 @@ int main(void)
 	FIELD(version, abi_version);
 	FIELD(version, reserved);
 	FIELD(version, features);
+
+	DEFINE(IOC_SETUP, KAIO_IOC_SETUP);
+	DEFINE(IOC_SUBMIT, KAIO_IOC_SUBMIT);
+	DEFINE(IOC_GETEVENTS, KAIO_IOC_GETEVENTS);
+	DEFINE(IOC_CANCEL, KAIO_IOC_CANCEL);
+	DEFINE(IOC_EVENTFD, KAIO_IOC_EVENTFD);
+	DEFINE(MAX_STEPS, KAIO_MAX_STEPS);
+	DEFINE(OP_OPEN, KAIO_OP_OPEN);
+	DEFINE(OP_FD, KAIO_OP_FD);
+	DEFINE(OP_READ, KAIO_OP_READ);
+	DEFINE(OP_WRITE, KAIO_OP_WRITE);
+	DEFINE(OP_FSYNC, KAIO_OP_FSYNC);
+	DEFINE(OP_CLOSE, KAIO_OP_CLOSE);
+	DEFINE(OP_KEEP, KAIO_OP_KEEP);
+	DEFINE(FSYNC_DATASYNC, KAIO_FSYNC_DATASYNC);
+	DEFINE(KEEP_CLOEXEC, KAIO_KEEP_CLOEXEC);
+	DEFINE(IOCB_FLAGS, KAIO_IOCB_FLAGS);
+	DEFINE(EV_CANCELED, KAIO_EV_CANCELED);
+	DEFINE(EV_FD, KAIO_EV_FD);
+
+	SIZE(setup);
+	FIELD(setup, entries);
+	FIELD(setup, flags);
+	FIELD(setup, reserved);
+	FIELD(setup, ring_size);
+	FIELD(setup, events_off);
+	FIELD(setup, event_size);
+	FIELD(setup, max_steps);
+
+	SIZE(ring);
+	FIELD(ring, head);
+	FIELD(ring, tail);
+	FIELD(ring, mask);
+	FIELD(ring, entries);
+
+	SIZE(step);
+	FIELD(step, opcode);
+	FIELD(step, reserved0);
+	FIELD(step, reserved1);
+	FIELD(step, fd);
+	FIELD(step, addr);
+	FIELD(step, len);
+	FIELD(step, offset);
+	FIELD(step, op_flags);
+	FIELD(step, arg);
+	FIELD(step, reserved2);
+
+	SIZE(iocb);
+	FIELD(iocb, user_data);
+	DEFINE(IOCB_FLAGS_OFF, offsetof(struct kaio_iocb, flags));
+	FIELD(iocb, nr_steps);
+	FIELD(iocb, reserved0);
+	FIELD(iocb, reserved);
+	FIELD(iocb, steps);
+
+	SIZE(submit);
+	FIELD(submit, iocbs);
+	FIELD(submit, nr);
+	FIELD(submit, flags);
+	FIELD(submit, reserved);
+
+	SIZE(event);
+	FIELD(event, user_data);
+	FIELD(event, result);
+	FIELD(event, step);
+	FIELD(event, nr_steps);
+	FIELD(event, flags);
+	FIELD(event, fd);
+	FIELD(event, reserved);
+	FIELD(event, step_result);
+
+	SIZE(getevents);
+	FIELD(getevents, events);
+	FIELD(getevents, min_nr);
+	FIELD(getevents, max_nr);
+	FIELD(getevents, timeout_ns);
+	FIELD(getevents, reserved);
+
+	SIZE(cancel);
+	FIELD(cancel, user_data);
+	FIELD(cancel, reserved);
 	return 0;
 }

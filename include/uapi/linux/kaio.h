@@ -38,4 +38,148 @@ struct kaio_version {
 
 #define KAIO_IOC_VERSION	_IOR(KAIO_IOC_MAGIC, 0x00, struct kaio_version)
 
+/* ------------------------------------------------------------------------
+ * Contexts and the completion ring
+ *
+ * KAIO_IOC_SETUP sizes the completion ring of a fresh context. The ring is
+ * then mapped with mmap(NULL, ring_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+ * fd, 0). Layout of the mapping:
+ *
+ *   offset 0:           struct kaio_ring (head, tail, ...)
+ *   offset events_off:  struct kaio_event events[entries]
+ *
+ * The kernel writes events at tail and publishes them with a release store
+ * of tail; the reader loads tail with acquire semantics, reads the events
+ * in [head, tail) (index & mask), then publishes its progress with a
+ * release store of head. head and tail are free-running u32 counters.
+ * KAIO_IOC_GETEVENTS consumes from the same ring and moves head itself:
+ * use one consumer at a time (or serialise consumers yourself).
+ *
+ * A context belongs to the process (memory map) that opened it; any ioctl
+ * from another process (a forked child, a receiver of the fd) gets EINVAL,
+ * as io_submit does for a foreign aio context.
+ */
+struct kaio_setup {
+	__u32	entries;	/* in: ring size, power of two, <= max_ring_entries */
+	__u32	flags;		/* in: zero */
+	__u64	reserved[2];	/* in: zero */
+	__u32	ring_size;	/* out: bytes to mmap at offset 0 */
+	__u32	events_off;	/* out: offset of the event array in the mapping */
+	__u32	event_size;	/* out: sizeof(struct kaio_event) */
+	__u32	max_steps;	/* out: KAIO_MAX_STEPS */
+};
+
+struct kaio_ring {
+	__u32	head;		/* consumer: next event to read (user writes) */
+	__u32	__pad0[15];
+	__u32	tail;		/* producer: next slot the kernel fills */
+	__u32	__pad1[15];
+	__u32	mask;		/* entries - 1 */
+	__u32	entries;
+	__u32	__pad2[14];
+};
+
+/* ------------------------------------------------------------------------
+ * Compound requests
+ *
+ * A struct kaio_iocb is an ordered chain of 1..KAIO_MAX_STEPS steps. The
+ * first step produces a file (OPEN or FD); the following steps act on it;
+ * CLOSE or KEEP may end the chain (without either, the file is closed).
+ * A step that fails ends the chain with its -errno; a short READ, WRITE or
+ * SENDFILE ends it with its count unless KAIO_IOCB_SHORT_OK is set.
+ */
+#define KAIO_MAX_STEPS		8
+
+enum {
+	KAIO_OP_NOP	= 0,	/* invalid as a step */
+	/* fd = dirfd or AT_FDCWD, addr = path, op_flags = O_*, arg = mode */
+	KAIO_OP_OPEN	= 1,
+	KAIO_OP_FD	= 2,	/* fd = an open file descriptor */
+	KAIO_OP_READ	= 3,	/* addr = buffer, len, offset */
+	KAIO_OP_WRITE	= 4,	/* addr = buffer, len, offset */
+	KAIO_OP_FSYNC	= 5,	/* op_flags: KAIO_FSYNC_DATASYNC */
+	KAIO_OP_CLOSE	= 6,	/* close the file (must be last) */
+	/*
+	 * Install the file in the submitter's fd table (last step, after
+	 * OPEN); op_flags: KAIO_KEEP_CLOEXEC.
+	 */
+	KAIO_OP_KEEP	= 7,
+	KAIO_OP_SENDFILE = 8,	/* fd = out_fd, offset, len (0: to EOF) */
+	KAIO_OP_LAST,
+};
+
+#define KAIO_FSYNC_DATASYNC	(1U << 0)
+#define KAIO_KEEP_CLOEXEC	(1U << 0)
+
+struct kaio_step {
+	__u8	opcode;		/* KAIO_OP_* */
+	__u8	reserved0;
+	__u16	reserved1;
+	__s32	fd;		/* OPEN: dirfd; FD: the fd; SENDFILE: out fd */
+	__u64	addr;		/* OPEN: path; READ, WRITE: user buffer */
+	__u64	len;		/* READ, WRITE, SENDFILE: bytes */
+	__s64	offset;		/* READ, WRITE, SENDFILE: file offset (>= 0) */
+	__u32	op_flags;	/* per opcode, see above */
+	__u32	arg;		/* OPEN: mode */
+	__u64	reserved2;
+};
+
+/* A short transfer does not end the chain. */
+#define KAIO_IOCB_SHORT_OK	(1U << 0)
+#define KAIO_IOCB_FLAGS		KAIO_IOCB_SHORT_OK
+
+struct kaio_iocb {
+	__u64	user_data;	/* returned in the event, and the CANCEL key */
+	__u32	flags;		/* KAIO_IOCB_* */
+	__u16	nr_steps;	/* 1..KAIO_MAX_STEPS */
+	__u16	reserved0;
+	__u64	reserved[2];
+	struct kaio_step steps[KAIO_MAX_STEPS];	/* only nr_steps are read */
+};
+
+/* KAIO_IOC_SUBMIT: returns how many iocbs were accepted (io_submit). */
+struct kaio_submit {
+	__u64	iocbs;		/* struct kaio_iocb array */
+	__u32	nr;
+	__u32	flags;		/* zero */
+	__u64	reserved;
+};
+
+/* Event flags. */
+#define KAIO_EV_CANCELED	(1U << 0)	/* stopped by KAIO_IOC_CANCEL or teardown */
+#define KAIO_EV_FD		(1U << 1)	/* fd holds a KEEP'd descriptor */
+
+struct kaio_event {
+	__u64	user_data;
+	__s64	result;		/* result of step "step": bytes, fd, 0 or -errno */
+	__u16	step;		/* index of the step that ended the chain */
+	__u16	nr_steps;
+	__u32	flags;		/* KAIO_EV_* */
+	__s32	fd;		/* the KEEP'd fd, or -1 */
+	__u32	reserved;
+	__s64	step_result[KAIO_MAX_STEPS];	/* per step; 0 past "step" */
+};
+
+/* KAIO_IOC_GETEVENTS: returns the number of events copied. */
+struct kaio_getevents {
+	__u64	events;		/* struct kaio_event array of max_nr */
+	__u32	min_nr;		/* wait until this many (or timeout) */
+	__u32	max_nr;
+	__s64	timeout_ns;	/* relative; < 0 waits for ever */
+	__u64	reserved;
+};
+
+/* KAIO_IOC_CANCEL: 0 if a request with user_data will complete ECANCELED. */
+struct kaio_cancel {
+	__u64	user_data;
+	__u64	reserved;
+};
+
+#define KAIO_IOC_SETUP		_IOWR(KAIO_IOC_MAGIC, 0x01, struct kaio_setup)
+#define KAIO_IOC_SUBMIT		_IOW(KAIO_IOC_MAGIC, 0x02, struct kaio_submit)
+#define KAIO_IOC_GETEVENTS	_IOW(KAIO_IOC_MAGIC, 0x03, struct kaio_getevents)
+#define KAIO_IOC_CANCEL		_IOW(KAIO_IOC_MAGIC, 0x04, struct kaio_cancel)
+/* Register an eventfd signalled per completion; -1 unregisters. */
+#define KAIO_IOC_EVENTFD	_IOW(KAIO_IOC_MAGIC, 0x05, __s32)
+
 #endif /* _UAPI_LINUX_KAIO_H */

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `KAIO_OP_OPEN` and `KAIO_OP_FD`: the step that gives a chain its file.
+//!
+//! OPEN captures, at submit, everything path lookup depends on: the
+//! submitter's root, the start directory (working directory or dirfd) and
+//! umask, and its credentials (held by the request); the lookup and open
+//! then run in a worker, exactly as openat(2) would in the submitter.
+
+use crate::{
+    opdef::{Op, Prep},
+    request::{Io, Outcome},
+    shim::{self, FileRef, PathRef},
+    uapi,
+};
+use kernel::{bindings, prelude::*, str::CStr};
+
+/// A prepared OPEN.
+pub(crate) struct Open {
+    root: PathRef,
+    dir: PathRef,
+    /// The path, NUL-terminated.
+    name: KVec<u8>,
+    flags: u32,
+    mode: u16,
+    umask: u16,
+}
+
+/// Prep of OPEN: copies the path and captures the lookup context.
+pub(crate) fn prep(s: &uapi::Step, _p: &mut Prep) -> Result<Op> {
+    if s.len != 0 || s.offset != 0 {
+        return Err(EINVAL);
+    }
+    if !shim::valid_open_flags(s.op_flags) || s.arg & !0o7777 != 0 {
+        return Err(EINVAL);
+    }
+    let name = shim::strncpy_from_user(s.addr, bindings::PATH_MAX as usize)?;
+    let absolute = name.first() == Some(&b'/');
+    let dir = if absolute || s.fd == bindings::AT_FDCWD {
+        PathRef::pwd()
+    } else {
+        PathRef::dirfd(s.fd)?
+    };
+    Ok(Op::Open(Open {
+        root: PathRef::root(),
+        dir,
+        name,
+        flags: s.op_flags,
+        mode: s.arg as u16,
+        umask: shim::current_umask(),
+    }))
+}
+
+/// Prep of FD: takes a reference to the submitter's open file now.
+pub(crate) fn prep_fd(s: &uapi::Step, p: &mut Prep) -> Result<Op> {
+    if s.addr != 0 || s.len != 0 || s.offset != 0 || s.op_flags != 0 || s.arg != 0 {
+        return Err(EINVAL);
+    }
+    p.file = Some(FileRef::fget(s.fd)?);
+    Ok(Op::Fd)
+}
+
+impl Open {
+    /// Looks the path up and opens it, in a worker with the submitter's
+    /// credentials.
+    pub(crate) fn issue(&mut self, io: &mut Io<'_>) -> Outcome {
+        let name = match CStr::from_bytes_with_nul(&self.name) {
+            Ok(n) => n,
+            Err(_) => return Outcome::Failed(EINVAL),
+        };
+        match FileRef::open(
+            &self.root, &self.dir, name, self.flags, self.mode, self.umask,
+        ) {
+            Ok(f) => {
+                *io.file = Some(f);
+                Outcome::Done(0)
+            }
+            Err(e) => Outcome::Failed(e),
+        }
+    }
+}

@@ -1,0 +1,465 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A request: one compound iocb in flight, and the state machine that runs
+//! its chain.
+//!
+//! States and who moves them:
+//! - *queued*: `Context::submit` (submitter) or `read_wake` (interrupt
+//!   context) put the request on kaio's workqueue.
+//! - *running*: a worker, with the submitter's credentials and mm, runs
+//!   steps in order while each can proceed ([`Request::advance`]).
+//! - *parked*: a READ waits for the page cache; no thread is involved
+//!   until the block layer's completion calls `read_wake`.
+//! - *delivering*: a KEEP chain finished; the submitting task installs the
+//!   file (task_work) and publishes the completion (`kaio_rust_task_work`).
+//! - *done*: the event is in the ring and the slot free.
+//!
+//! A cancel only flips `state`; the worker sees it at the next step or
+//! chunk. The final transition takes `state` to DONE exactly once, so a
+//! request that a CANCEL reached always completes with ECANCELED.
+
+use crate::{
+    context::Context,
+    iocb::Chain,
+    limits::{Charge, InflightSlot},
+    opdef::Op,
+    shim::{self, Cred, FileRef, TaskRef, WaitQ},
+    stats::{self, Stat},
+    uapi::{self, Event},
+};
+use core::{
+    ffi::c_void,
+    sync::atomic::{AtomicBool, AtomicU32, Ordering},
+};
+use kernel::{
+    bindings, new_mutex,
+    prelude::*,
+    sync::{Arc, Mutex},
+    workqueue::{self, impl_has_work, new_work, Work, WorkItem},
+};
+
+const RUNNING: u32 = 0;
+const CANCELLED: u32 = 1;
+const DONE: u32 = 2;
+
+/// What a step's `issue` reports.
+pub(crate) enum Outcome {
+    /// The step finished with this result (bytes, or 0).
+    Done(i64),
+    /// A transfer stopped short (end of file, or an error after some bytes).
+    Short(i64),
+    /// The step failed.
+    Failed(Error),
+    /// Waiting for the page cache; `read_wake` will requeue the request.
+    Parked,
+    /// Progress made; call again (a cancellation point).
+    Again,
+}
+
+/// How a chain ended.
+enum End {
+    /// Every step ran.
+    Complete,
+    /// Step `at` ended the chain with `result`.
+    Stopped { at: usize, result: i64 },
+    /// Cancelled before step `at`.
+    Cancelled { at: usize },
+}
+
+/// What a step sees of its request while it runs.
+pub(crate) struct Io<'a> {
+    req: &'a Arc<Request>,
+    /// The chain's file, if it has one yet.
+    pub(crate) file: &'a mut Option<FileRef>,
+    waitq: &'a mut Option<WaitQ>,
+    /// The worker runs in the submitter's mm (false once it has exited).
+    pub(crate) mm_ok: bool,
+}
+
+impl Io<'_> {
+    /// Reads without waiting for the disk; `-EIOCBQUEUED` means parked:
+    /// the request is requeued from the folio's wake-up.
+    pub(crate) fn read_nowait(&mut self, pos: i64, buf: u64, len: usize) -> isize {
+        let Some(file) = self.file.as_ref() else {
+            return -(bindings::EBADF as isize);
+        };
+        if self.waitq.is_none() {
+            match WaitQ::new() {
+                Ok(w) => *self.waitq = Some(w),
+                Err(e) => return e.to_errno() as isize,
+            }
+        }
+        let Some(wq) = self.waitq.as_ref() else {
+            return -(bindings::ENOMEM as isize);
+        };
+        // While armed, the wait entry owns a reference to the request,
+        // which keeps the entry (in `Exec`) alive until the wake-up.
+        let data = Arc::into_raw(self.req.clone()) as *mut c_void;
+        let n = file.read(pos, buf, len, Some((wq, data)));
+        if n == -(bindings::EIOCBQUEUED as isize) {
+            stats::add(Stat::ParkedReads, 1);
+        } else {
+            // SAFETY: Not armed, so the reference from `into_raw` above is
+            // still ours.
+            drop(unsafe { Arc::from_raw(data as *const Request) });
+        }
+        n
+    }
+}
+
+/// The mutable part of a request, owned by whichever worker runs it.
+struct Exec {
+    ops: KVec<Op>,
+    /// Index of the step to run next.
+    cur: usize,
+    results: [i64; uapi::MAX_STEPS],
+    file: Option<FileRef>,
+    waitq: Option<WaitQ>,
+    /// The submitting task, for KEEP.
+    keep_task: Option<TaskRef>,
+    /// A finished KEEP chain: the file and event for the submitter.
+    delivery: Option<(FileRef, Event, bool)>,
+    finished: bool,
+}
+
+/// A compound request in flight.
+#[pin_data]
+pub(crate) struct Request {
+    ctx: Arc<Context>,
+    user_data: u64,
+    flags: u32,
+    nr_steps: u16,
+    /// Slot in the context's table; set once, before the request starts.
+    slot: AtomicU32,
+    /// RUNNING, CANCELLED or DONE.
+    state: AtomicU32,
+    /// A KEEP delivery waits for the submitting task.
+    delivering: AtomicBool,
+    /// The submitter's credentials, for every step.
+    cred: Cred,
+    _charge: Charge,
+    _inflight: InflightSlot,
+    #[pin]
+    work: Work<Request>,
+    #[pin]
+    exec: Mutex<Exec>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Request { self.work }
+}
+
+/// Kaio's workqueue (created by the shim at load, destroyed at unload
+/// after it has drained).
+fn queue() -> &'static workqueue::Queue {
+    shim::workqueue()
+}
+
+impl Request {
+    /// A request for `chain` on `ctx`, not yet started.
+    pub(crate) fn new(ctx: Arc<Context>, chain: Chain) -> Result<Arc<Self>> {
+        let charge = Charge::new(core::mem::size_of::<Request>() + chain.bytes)?;
+        let inflight = InflightSlot::new()?;
+        let keep = matches!(chain.ops.last(), Some(Op::Keep(_)));
+        let nr_steps = chain.ops.len() as u16;
+        Arc::pin_init(
+            pin_init!(Request {
+                ctx,
+                user_data: chain.user_data,
+                flags: chain.flags,
+                nr_steps,
+                slot: AtomicU32::new(0),
+                state: AtomicU32::new(RUNNING),
+                delivering: AtomicBool::new(false),
+                cred: chain.cred,
+                _charge: charge,
+                _inflight: inflight,
+                work <- new_work!("kaio_request"),
+                exec <- new_mutex!(Exec {
+                    ops: chain.ops,
+                    cur: 0,
+                    results: [0; uapi::MAX_STEPS],
+                    file: chain.file,
+                    waitq: None,
+                    keep_task: if keep { Some(TaskRef::current()) } else { None },
+                    delivery: None,
+                    finished: false,
+                }, "kaio_request_exec"),
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )
+    }
+
+    /// Records the request's slot (before [`Request::start`]).
+    pub(crate) fn set_slot(&self, slot: u32) {
+        self.slot.store(slot, Ordering::Relaxed);
+    }
+
+    /// The iocb's `user_data`.
+    pub(crate) fn user_data(&self) -> u64 {
+        self.user_data
+    }
+
+    /// Queues the request's first run.
+    pub(crate) fn start(this: Arc<Self>) {
+        let _ = queue().enqueue(this);
+    }
+
+    /// Asks the request to stop; true if this call did (it will complete
+    /// with ECANCELED), false if it was already cancelled or done.
+    pub(crate) fn cancel(&self) -> bool {
+        self.state
+            .compare_exchange(RUNNING, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.state.load(Ordering::Acquire) == CANCELLED
+    }
+
+    /// A KEEP completion waits for the submitting task.
+    pub(crate) fn has_delivery(&self) -> bool {
+        self.delivering.load(Ordering::Acquire)
+    }
+
+    /// Runs steps until the chain ends or a step parks.
+    fn advance(self: &Arc<Self>, ex: &mut Exec, mm_ok: bool) -> Option<End> {
+        let Exec {
+            ops,
+            cur,
+            results,
+            file,
+            waitq,
+            ..
+        } = ex;
+        let mut io = Io {
+            req: self,
+            file,
+            waitq,
+            mm_ok,
+        };
+        loop {
+            if self.is_cancelled() {
+                return Some(End::Cancelled { at: *cur });
+            }
+            let Some(op) = ops.get_mut(*cur) else {
+                return Some(End::Complete);
+            };
+            match op.issue(&mut io) {
+                Outcome::Done(r) => {
+                    results[*cur] = r;
+                    *cur += 1;
+                }
+                Outcome::Short(r) => {
+                    results[*cur] = r;
+                    if self.flags & uapi::IOCB_SHORT_OK == 0 {
+                        return Some(End::Stopped {
+                            at: *cur,
+                            result: r,
+                        });
+                    }
+                    *cur += 1;
+                }
+                Outcome::Failed(e) => {
+                    let r = i64::from(e.to_errno());
+                    results[*cur] = r;
+                    return Some(End::Stopped {
+                        at: *cur,
+                        result: r,
+                    });
+                }
+                Outcome::Parked => return None,
+                Outcome::Again => {}
+            }
+        }
+    }
+
+    /// One run of the state machine in a worker.
+    fn run_once(self: &Arc<Self>) {
+        stats::add(Stat::WorkerRuns, 1);
+        let mut ex = self.exec.lock();
+        if ex.finished {
+            return;
+        }
+        let needs_mm = ex.ops[ex.cur..].iter().any(Op::needs_mm);
+        let end = self.cred.with(|| {
+            if needs_mm {
+                match self.ctx.mm().with(|| self.advance(&mut ex, true)) {
+                    Ok(end) => end,
+                    // The owner has exited: steps that need its memory fail.
+                    Err(_) => self.advance(&mut ex, false),
+                }
+            } else {
+                self.advance(&mut ex, false)
+            }
+        });
+        if let Some(end) = end {
+            self.finish(ex, end);
+        }
+    }
+
+    /// Builds the completion and publishes it, or hands a KEEP'd file to
+    /// the submitting task first.
+    fn finish(
+        self: &Arc<Self>,
+        mut ex: kernel::sync::lock::Guard<'_, Exec, kernel::sync::lock::mutex::MutexBackend>,
+        end: End,
+    ) {
+        ex.finished = true;
+        let nr = ex.ops.len();
+        let (mut at, mut result, mut flags) = match end {
+            End::Complete => (nr - 1, ex.results[nr - 1], 0),
+            End::Stopped { at, result } => (at, result, 0),
+            End::Cancelled { at } => (
+                at.min(nr - 1),
+                -i64::from(bindings::ECANCELED),
+                uapi::EV_CANCELED,
+            ),
+        };
+        // A cancel that raced with the end of the chain still wins: the
+        // canceller was told the request will complete with ECANCELED.
+        if self.state.swap(DONE, Ordering::AcqRel) == CANCELLED && flags == 0 {
+            at = ex.cur.min(nr - 1);
+            result = -i64::from(bindings::ECANCELED);
+            flags = uapi::EV_CANCELED;
+        }
+        ex.results[at] = result;
+        for r in &mut ex.results[at + 1..] {
+            *r = 0;
+        }
+        let mut ev = Event {
+            user_data: self.user_data,
+            result,
+            step: at as u16,
+            nr_steps: self.nr_steps,
+            flags,
+            fd: -1,
+            reserved: 0,
+            step_result: ex.results,
+        };
+        let keep = match ex.ops.last() {
+            Some(Op::Keep(k)) if flags == 0 && matches!(end, End::Complete) => Some(k.cloexec),
+            _ => None,
+        };
+        if let (Some(cloexec), Some(file)) = (keep, ex.file.take()) {
+            ex.delivery = Some((file, ev, cloexec));
+            self.delivering.store(true, Ordering::Release);
+            let data = Arc::into_raw(self.clone()) as *mut c_void;
+            let queued = ex
+                .keep_task
+                .as_ref()
+                .map_or(Err(ESRCH), |t| t.task_work(data));
+            if queued.is_ok() {
+                drop(ex);
+                // Teardown may be waiting for this request: let it see the
+                // pending delivery.
+                self.ctx.kick();
+                return;
+            }
+            // SAFETY: The task work was not queued; the reference is ours.
+            drop(unsafe { Arc::from_raw(data as *const Request) });
+            self.delivering.store(false, Ordering::Release);
+            if let Some((file, e, _)) = ex.delivery.take() {
+                drop(file);
+                ev = e;
+            }
+            let errno = -i64::from(bindings::ESRCH);
+            ev.result = errno;
+            ev.step_result[at] = errno;
+        }
+        // Without CLOSE or KEEP the file is closed here.
+        let file = ex.file.take();
+        let ops = core::mem::take(&mut ex.ops);
+        drop(ex);
+        drop(file);
+        drop(ops);
+        self.publish(&ev);
+    }
+
+    fn publish(&self, ev: &Event) {
+        let slot_ref = self.ctx.complete(self.slot.load(Ordering::Relaxed), ev);
+        drop(slot_ref);
+    }
+
+    /// Installs a KEEP'd file in the current (submitting) task and
+    /// publishes the completion; with `cancel`, closes it instead.
+    fn deliver(&self, cancel: bool) {
+        let mut ex = self.exec.lock();
+        let Some((file, mut ev, cloexec)) = ex.delivery.take() else {
+            return;
+        };
+        self.delivering.store(false, Ordering::Release);
+        drop(ex);
+        let at = ev.step as usize;
+        let res = if cancel {
+            Err(ecanceled())
+        } else {
+            file.install(cloexec)
+        };
+        match res {
+            Ok(fd) => {
+                ev.fd = fd;
+                ev.result = i64::from(fd);
+                ev.flags |= uapi::EV_FD;
+            }
+            Err(e) => {
+                ev.result = i64::from(e.to_errno());
+                if cancel {
+                    ev.flags |= uapi::EV_CANCELED;
+                }
+            }
+        }
+        ev.step_result[at] = ev.result;
+        self.publish(&ev);
+    }
+
+    /// Teardown: the submitter will not install the file; close it and
+    /// complete the request as cancelled.
+    pub(crate) fn abort_delivery(&self) {
+        self.deliver(true);
+    }
+}
+
+/// `ECANCELED` as an [`Error`] (not in 6.12's `code` module).
+fn ecanceled() -> Error {
+    Error::from_errno(-(bindings::ECANCELED as i32))
+}
+
+impl WorkItem for Request {
+    type Pointer = Arc<Request>;
+
+    fn run(this: Arc<Request>) {
+        this.run_once();
+    }
+}
+
+/// Wake-up of a parked READ, from the shim's folio wait callback in the
+/// block layer's completion path (hard or soft interrupt, IRQs off): only
+/// queue the request; the worker does the rest.
+///
+/// # Safety
+///
+/// `data` is the reference that [`Io::read_nowait`] leaked when arming.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn kaio_rust_read_wake(data: *mut c_void, in_irq: bool) {
+    // SAFETY: Per the safety contract we now own this reference.
+    let req = unsafe { Arc::from_raw(data as *const Request) };
+    if in_irq {
+        stats::add(Stat::IrqCompletions, 1);
+    }
+    // Already queued means a run is pending anyway.
+    let _ = queue().enqueue(req);
+}
+
+/// The submitting task's side of KEEP: runs in that task (task_work).
+///
+/// # Safety
+///
+/// `data` is the reference that `Request::finish` leaked when queueing the
+/// task work.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn kaio_rust_task_work(data: *mut c_void, exiting: bool) {
+    // SAFETY: Per the safety contract we now own this reference.
+    let req = unsafe { Arc::from_raw(data as *const Request) };
+    req.deliver(exiting);
+}
