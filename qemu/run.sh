@@ -5,8 +5,9 @@
 # KBUILD: kernel build tree; MODE: check | demo; OUTDIR receives
 # console.log (kernel log, ttyS0) and tap.log (tests, ttyS1).
 # Environment: KAIO_ACCEL=tcg|kvm (default tcg: nested KVM hangs on these
-# machines), KAIO_TIMEOUT seconds (default 1500), KAIO_TESTS=name to run one
-# selftest case, KAIO_QUIET=1 to not echo tap.log while it runs.
+# machines), KAIO_TIMEOUT seconds (default 1500), KAIO_BINS=name to run one
+# selftest binary, KAIO_TESTS=name one case of it, KAIO_QUIET=1 to not echo
+# tap.log while it runs.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/scripts/env.sh"
@@ -40,6 +41,7 @@ esac
 
 append="console=ttyS0 pci=noacpi panic=-1 oops=panic loglevel=7 kaiomode=$mode"
 [ -z "${KAIO_TESTS:-}" ] || append+=" kaiotests=$KAIO_TESTS"
+[ -z "${KAIO_BINS:-}" ] || append+=" kaiobins=$KAIO_BINS"
 
 touch "$out/tap.log"
 # Echo the tests' output while they run.

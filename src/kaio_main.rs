@@ -18,6 +18,7 @@ mod op_close;
 mod op_fsync;
 mod op_open;
 mod op_rw;
+mod op_sendfile;
 mod opdef;
 mod request;
 mod ring;

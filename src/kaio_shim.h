@@ -23,6 +23,8 @@ bool kaio_rust_poll_ready(struct file *file);
 
 /* Rust: a parked read's folio is ready (interrupt context); src/request.rs. */
 void kaio_rust_read_wake(void *data, bool in_irq);
+/* Rust: a SENDFILE's direct read completed or its out fd became writable. */
+void kaio_rust_sf_wake(void *data, bool in_irq);
 /* Rust: a KEEP'd file is to be installed by the current (submitting) task. */
 void kaio_rust_task_work(void *data, bool exiting);
 
@@ -39,6 +41,7 @@ enum {
 	KAIO_PARAM_MAX_RING_ENTRIES,
 	KAIO_PARAM_MAX_INFLIGHT,
 	KAIO_PARAM_MAX_MEMORY,
+	KAIO_PARAM_SENDFILE_WINDOW,
 };
 
 u64 kaio_shim_param(unsigned int idx);
@@ -87,5 +90,24 @@ ssize_t kaio_shim_write(struct file *file, loff_t pos, u64 buf, size_t len);
 int kaio_shim_task_work_add(struct task_struct *task, void *data);
 int kaio_shim_install_fd(struct file *file, bool cloexec);
 void kaio_shim_init_waitqueue_head(struct wait_queue_head *wq);
+struct kaio_sf;
+int kaio_shim_out_kind(struct file *out);
+struct kaio_sf *kaio_shim_sf_alloc(unsigned int max_pages, bool nocache);
+void *kaio_shim_sf_disarm(struct kaio_sf *sf);
+void kaio_shim_sf_free(struct kaio_sf *sf);
+ssize_t kaio_shim_sf_send_cached(struct kaio_sf *sf, struct file *in,
+				 loff_t pos, size_t len, struct file *out,
+				 int kind);
+ssize_t kaio_shim_sf_fill(struct file *in, loff_t pos, size_t len,
+			  struct kaio_waitq *wq, void *data);
+void kaio_shim_sf_prefetch(struct file *in, loff_t pos, size_t len);
+ssize_t kaio_shim_sf_dio(struct kaio_sf *sf, struct file *in, loff_t pos,
+			 size_t len, void *data);
+long kaio_shim_sf_dio_result(struct kaio_sf *sf);
+ssize_t kaio_shim_sf_send_private(struct kaio_sf *sf, loff_t pos, size_t len,
+				  struct file *out, int kind);
+loff_t kaio_shim_sf_buf_pos(struct kaio_sf *sf);
+size_t kaio_shim_sf_buf_len(struct kaio_sf *sf);
+int kaio_shim_sf_arm_out(struct kaio_sf *sf, struct file *out, void *data);
 
 #endif /* KAIO_SHIM_H */

@@ -92,6 +92,11 @@ impl Rw {
         Ok(())
     }
 
+    /// Bytes transferred so far.
+    pub(crate) fn progress(&self) -> i64 {
+        self.done as i64
+    }
+
     /// The outcome of a transfer call that returned `n`.
     fn account(&mut self, n: isize, stat: Stat) -> Outcome {
         if n > 0 {

@@ -5,7 +5,7 @@
 //! prepared step, whose `issue` runs it from a worker.
 
 use crate::{
-    op_close, op_fsync, op_open, op_rw,
+    op_close, op_fsync, op_open, op_rw, op_sendfile,
     request::{Io, Outcome},
     shim::FileRef,
     uapi,
@@ -28,6 +28,8 @@ pub(crate) enum Op {
     Close,
     /// `KAIO_OP_KEEP`.
     Keep(op_close::Keep),
+    /// `KAIO_OP_SENDFILE`.
+    Sendfile(op_sendfile::Sendfile),
 }
 
 /// What prep of one chain has gathered so far.
@@ -56,7 +58,7 @@ const fn def(
 }
 
 /// Indexed by opcode.
-static OPS: [Option<OpDef>; 8] = [
+static OPS: [Option<OpDef>; 9] = [
     None,
     def(op_open::prep, true, false),
     def(op_open::prep_fd, true, false),
@@ -65,6 +67,7 @@ static OPS: [Option<OpDef>; 8] = [
     def(op_fsync::prep, false, false),
     def(op_close::prep_close, false, true),
     def(op_close::prep_keep, false, true),
+    def(op_sendfile::prep, false, false),
 ];
 
 /// The definition of `opcode`; `EINVAL` if there is none.
@@ -85,6 +88,16 @@ impl Op {
             Op::Fsync(f) => f.issue(io),
             Op::Close => op_close::issue_close(io),
             Op::Keep(_) => Outcome::Done(0),
+            Op::Sendfile(sf) => sf.issue(io),
+        }
+    }
+
+    /// Bytes a transfer step moved so far (reported if it is cancelled).
+    pub(crate) fn progress(&self) -> i64 {
+        match self {
+            Op::Read(rw) | Op::Write(rw) => rw.progress(),
+            Op::Sendfile(sf) => sf.progress(),
+            _ => 0,
         }
     }
 

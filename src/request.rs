@@ -23,7 +23,7 @@ use crate::{
     iocb::Chain,
     limits::{Charge, InflightSlot},
     opdef::Op,
-    shim::{self, Cred, FileRef, TaskRef, WaitQ},
+    shim::{self, Cred, FileRef, Sf, TaskRef, WaitQ},
     stats::{self, Stat},
     uapi::{self, Event},
 };
@@ -72,14 +72,31 @@ pub(crate) struct Io<'a> {
     /// The chain's file, if it has one yet.
     pub(crate) file: &'a mut Option<FileRef>,
     waitq: &'a mut Option<WaitQ>,
+    /// The request's SENDFILE state, if it has a SENDFILE step.
+    pub(crate) sf: Option<&'a Sf>,
     /// The worker runs in the submitter's mm (false once it has exited).
     pub(crate) mm_ok: bool,
 }
 
 impl Io<'_> {
-    /// Reads without waiting for the disk; `-EIOCBQUEUED` means parked:
-    /// the request is requeued from the folio's wake-up.
-    pub(crate) fn read_nowait(&mut self, pos: i64, buf: u64, len: usize) -> isize {
+    /// Lends a reference to the request to a wake-up source: `arm` gets the
+    /// raw reference and returns whether the source took it (the request
+    /// parked), else the reference comes back here.
+    fn lend(&self, arm: impl FnOnce(*mut c_void) -> bool) -> bool {
+        let data = Arc::into_raw(self.req.clone()) as *mut c_void;
+        let parked = arm(data);
+        if !parked {
+            // SAFETY: The source did not take the reference from
+            // `into_raw` above, so it is still ours.
+            drop(unsafe { Arc::from_raw(data as *const Request) });
+        }
+        parked
+    }
+
+    /// Reads (or with `buf == None`, fills the page cache) without waiting
+    /// for the disk; `-EIOCBQUEUED` means parked: the folio's wake-up
+    /// requeues the request.
+    fn nowait(&mut self, pos: i64, buf: Option<u64>, len: usize) -> isize {
         let Some(file) = self.file.as_ref() else {
             return -(bindings::EBADF as isize);
         };
@@ -92,18 +109,59 @@ impl Io<'_> {
         let Some(wq) = self.waitq.as_ref() else {
             return -(bindings::ENOMEM as isize);
         };
+        let mut n = 0;
         // While armed, the wait entry owns a reference to the request,
         // which keeps the entry (in `Exec`) alive until the wake-up.
-        let data = Arc::into_raw(self.req.clone()) as *mut c_void;
-        let n = file.read(pos, buf, len, Some((wq, data)));
+        self.lend(|data| {
+            n = match buf {
+                Some(b) => file.read(pos, b, len, Some((wq, data))),
+                None => file.fill(pos, len, Some((wq, data))),
+            };
+            n == -(bindings::EIOCBQUEUED as isize)
+        });
         if n == -(bindings::EIOCBQUEUED as isize) {
             stats::add(Stat::ParkedReads, 1);
-        } else {
-            // SAFETY: Not armed, so the reference from `into_raw` above is
-            // still ours.
-            drop(unsafe { Arc::from_raw(data as *const Request) });
         }
         n
+    }
+
+    /// Reads into the user buffer without waiting for the disk.
+    pub(crate) fn read_nowait(&mut self, pos: i64, buf: u64, len: usize) -> isize {
+        self.nowait(pos, Some(buf), len)
+    }
+
+    /// Brings a range into the page cache without waiting for the disk.
+    pub(crate) fn fill_nowait(&mut self, pos: i64, len: usize) -> isize {
+        self.nowait(pos, None, len)
+    }
+
+    /// Starts a NOCACHE direct read; `-EIOCBQUEUED` means parked.
+    pub(crate) fn dio(&mut self, pos: i64, len: usize) -> isize {
+        let (Some(sf), Some(file)) = (self.sf, self.file.as_ref()) else {
+            return -(bindings::EINVAL as isize);
+        };
+        let mut n = 0;
+        self.lend(|data| {
+            n = sf.dio(file, pos, len, data);
+            n == -(bindings::EIOCBQUEUED as isize)
+        });
+        n
+    }
+
+    /// Parks until `out` has room; false if it has room now.
+    pub(crate) fn park_out(&mut self, out: &FileRef) -> bool {
+        let Some(sf) = self.sf else {
+            return false;
+        };
+        self.lend(|data| sf.arm_out(out, data))
+    }
+
+    /// Unhooks wait entries a wake-up left behind (a pipe has two queues).
+    pub(crate) fn sf_disarm(&mut self) {
+        if let Some(data) = self.sf.and_then(Sf::disarm) {
+            // SAFETY: Taking the armed state gave us its reference.
+            drop(unsafe { Arc::from_raw(data.as_ptr() as *const Request) });
+        }
     }
 }
 
@@ -137,6 +195,8 @@ pub(crate) struct Request {
     delivering: AtomicBool,
     /// The submitter's credentials, for every step.
     cred: Cred,
+    /// SENDFILE state, outside `exec` so a canceller can unpark it.
+    sf: Option<Sf>,
     _charge: Charge,
     _inflight: InflightSlot,
     #[pin]
@@ -161,6 +221,13 @@ impl Request {
         let charge = Charge::new(core::mem::size_of::<Request>() + chain.bytes)?;
         let inflight = InflightSlot::new()?;
         let keep = matches!(chain.ops.last(), Some(Op::Keep(_)));
+        let sf = match chain.ops.iter().find_map(|op| match op {
+            Op::Sendfile(s) => Some((s.window_pages(), s.nocache)),
+            _ => None,
+        }) {
+            Some((pages, nocache)) => Some(Sf::new(pages, nocache)?),
+            None => None,
+        };
         let nr_steps = chain.ops.len() as u16;
         Arc::pin_init(
             pin_init!(Request {
@@ -172,6 +239,7 @@ impl Request {
                 state: AtomicU32::new(RUNNING),
                 delivering: AtomicBool::new(false),
                 cred: chain.cred,
+                sf,
                 _charge: charge,
                 _inflight: inflight,
                 work <- new_work!("kaio_request"),
@@ -236,6 +304,7 @@ impl Request {
             req: self,
             file,
             waitq,
+            sf: self.sf.as_ref(),
             mm_ok,
         };
         loop {
@@ -323,7 +392,12 @@ impl Request {
             result = -i64::from(bindings::ECANCELED);
             flags = uapi::EV_CANCELED;
         }
-        ex.results[at] = result;
+        // A cancelled step reports, in its own slot, what it had moved.
+        ex.results[at] = if flags & uapi::EV_CANCELED != 0 {
+            ex.ops.get(at).map_or(0, Op::progress)
+        } else {
+            result
+        };
         for r in &mut ex.results[at + 1..] {
             *r = 0;
         }
@@ -446,8 +520,28 @@ pub(crate) unsafe extern "C" fn kaio_rust_read_wake(data: *mut c_void, in_irq: b
     let req = unsafe { Arc::from_raw(data as *const Request) };
     if in_irq {
         stats::add(Stat::IrqCompletions, 1);
+        if req.sf.is_some() {
+            stats::add(Stat::SendfileIrqCompletions, 1);
+        }
     }
     // Already queued means a run is pending anyway.
+    let _ = queue().enqueue(req);
+}
+
+/// Wake-up of a parked SENDFILE: its direct read completed (bio end_io,
+/// interrupt context) or its output became writable (often softirq).
+///
+/// # Safety
+///
+/// `data` is the reference lent with [`Io::dio`] or [`Io::park_out`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn kaio_rust_sf_wake(data: *mut c_void, in_irq: bool) {
+    // SAFETY: Per the safety contract we now own this reference.
+    let req = unsafe { Arc::from_raw(data as *const Request) };
+    if in_irq {
+        stats::add(Stat::IrqCompletions, 1);
+        stats::add(Stat::SendfileIrqCompletions, 1);
+    }
     let _ = queue().enqueue(req);
 }
 

@@ -5,18 +5,22 @@
  * only reaches the kernel APIs that 6.12's Rust bindings do not cover.
  */
 #include <linux/bug.h>
+#include <linux/bvec.h>
 #include <linux/cred.h>
 #include <linux/debugfs.h>
+#include <linux/fadvise.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/fs_struct.h>
 #include <linux/kthread.h>
 #include <linux/miscdevice.h>
+#include <linux/net.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/namei.h>
 #include <linux/pagemap.h>
+#include <linux/pagevec.h>
 #include <linux/poll.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -30,6 +34,10 @@
 #include <linux/workqueue.h>
 
 #include "kaio_shim.h"
+
+static unsigned int sendfile_window = 64;
+module_param(sendfile_window, uint, 0644);
+MODULE_PARM_DESC(sendfile_window, "Default SENDFILE window in pages (1..1024)");
 
 static unsigned int max_ring_entries = 65536;
 module_param(max_ring_entries, uint, 0644);
@@ -79,6 +87,8 @@ u64 kaio_shim_param(unsigned int idx)
 		return READ_ONCE(max_inflight);
 	case KAIO_PARAM_MAX_MEMORY:
 		return READ_ONCE(max_memory);
+	case KAIO_PARAM_SENDFILE_WINDOW:
+		return clamp(READ_ONCE(sendfile_window), 1U, 1024U);
 	}
 	return 0;
 }
@@ -335,30 +345,25 @@ static int kaio_waitq_wake(struct wait_queue_entry *wait, unsigned int mode,
 }
 
 /*
- * Reads up to @len bytes at @pos into the user buffer @buf (current mm).
- * With @wq, never waits for I/O: data in the page cache is copied; if a
- * folio is being read, @wq is armed with @data and -EIOCBQUEUED returned:
- * kaio_rust_read_wake(@data) runs exactly once when the folio is ready.
- * -EAGAIN means the non-waiting path cannot make progress. Without @wq,
- * an ordinary blocking read.
+ * Reads into @iter at @pos. With @wq, never waits for I/O: data in the page
+ * cache is copied; if a folio is being read, @wq is armed with @data and
+ * -EIOCBQUEUED returned: kaio_rust_read_wake(@data) runs exactly once when
+ * the folio is ready. -EAGAIN means the non-waiting path cannot make
+ * progress. Without @wq, an ordinary blocking read.
  */
-ssize_t kaio_shim_read(struct file *file, loff_t pos, u64 buf, size_t len,
-		       struct kaio_waitq *wq, void *data)
+static ssize_t kaio_read_iter(struct file *file, loff_t pos,
+			      struct iov_iter *iter, struct kaio_waitq *wq,
+			      void *data)
 {
-	struct iov_iter iter;
 	struct kiocb kiocb;
 	ssize_t ret;
 
-	ret = import_ubuf(ITER_DEST, u64_to_user_ptr(buf), len, &iter);
-	if (ret)
-		return ret;
 	if (!wq)
-		return vfs_iter_read(file, &iter, &pos, 0);
-
+		return vfs_iter_read(file, iter, &pos, 0);
 	init_sync_kiocb(&kiocb, file);
 	kiocb.ki_pos = pos;
 	kiocb.ki_flags |= IOCB_NOWAIT;
-	ret = vfs_iocb_iter_read(file, &kiocb, &iter);
+	ret = vfs_iocb_iter_read(file, &kiocb, iter);
 	if (ret != -EAGAIN && ret != -EOPNOTSUPP)
 		return ret;
 
@@ -366,7 +371,20 @@ ssize_t kaio_shim_read(struct file *file, loff_t pos, u64 buf, size_t len,
 	init_waitqueue_func_entry(&wq->wpq.wait, kaio_waitq_wake);
 	kiocb.ki_flags = (kiocb.ki_flags & ~IOCB_NOWAIT) | IOCB_WAITQ;
 	kiocb.ki_waitq = &wq->wpq;
-	return vfs_iocb_iter_read(file, &kiocb, &iter);
+	return vfs_iocb_iter_read(file, &kiocb, iter);
+}
+
+/* Reads up to @len bytes at @pos into the user buffer @buf (current mm). */
+ssize_t kaio_shim_read(struct file *file, loff_t pos, u64 buf, size_t len,
+		       struct kaio_waitq *wq, void *data)
+{
+	struct iov_iter iter;
+	ssize_t ret;
+
+	ret = import_ubuf(ITER_DEST, u64_to_user_ptr(buf), len, &iter);
+	if (ret)
+		return ret;
+	return kaio_read_iter(file, pos, &iter, wq, data);
 }
 
 ssize_t kaio_shim_write(struct file *file, loff_t pos, u64 buf, size_t len)
@@ -378,6 +396,368 @@ ssize_t kaio_shim_write(struct file *file, loff_t pos, u64 buf, size_t len)
 	if (ret)
 		return ret;
 	return vfs_iter_write(file, &iter, &pos, 0);
+}
+
+/* ---- SENDFILE: page cache or private pages -> socket, pipe or file ---- */
+
+enum { KAIO_OUT_SOCKET, KAIO_OUT_PIPE, KAIO_OUT_FILE };
+
+/* What SENDFILE can write to; -EINVAL for anything else. */
+int kaio_shim_out_kind(struct file *out)
+{
+	umode_t mode = file_inode(out)->i_mode;
+
+	if (!(out->f_mode & FMODE_WRITE))
+		return -EBADF;
+	if (sock_from_file(out))
+		return KAIO_OUT_SOCKET;
+	if (S_ISFIFO(mode))
+		return KAIO_OUT_PIPE;
+	if (S_ISREG(mode))
+		return KAIO_OUT_FILE;
+	return -EINVAL;
+}
+
+/*
+ * Per-request sendfile state: the bvec array of one window, the private
+ * pages of NOCACHE reads and their direct-I/O kiocb, and the wait entries
+ * that park the request on a full socket or pipe (two: a pipe polls on two
+ * queues).
+ */
+struct kaio_sf {
+	unsigned int max_pages;
+	atomic_t out_armed;
+	void *data;
+	struct wait_queue_entry out_wait[2];
+	wait_queue_head_t *out_head[2];
+	unsigned int nr_heads;
+	/* NOCACHE: one window of private pages and its read. */
+	struct kiocb dio;
+	long dio_res;
+	loff_t buf_pos;
+	size_t buf_len;
+	struct page **pages;
+	struct bio_vec bv[];
+};
+
+struct kaio_sf *kaio_shim_sf_alloc(unsigned int max_pages, bool nocache)
+{
+	struct kaio_sf *sf;
+
+	sf = kzalloc(struct_size(sf, bv, max_pages), GFP_KERNEL_ACCOUNT);
+	if (!sf)
+		return NULL;
+	sf->max_pages = max_pages;
+	if (nocache) {
+		sf->pages = kcalloc(max_pages, sizeof(*sf->pages), GFP_KERNEL_ACCOUNT);
+		if (!sf->pages) {
+			kfree(sf);
+			return NULL;
+		}
+	}
+	return sf;
+}
+
+static void kaio_sf_put_pages(struct kaio_sf *sf)
+{
+	unsigned int i;
+
+	for (i = 0; sf->pages && i < sf->max_pages; i++) {
+		if (sf->pages[i])
+			put_page(sf->pages[i]);
+		sf->pages[i] = NULL;
+	}
+	sf->buf_len = 0;
+}
+
+/*
+ * Unhooks the out wait entries. Returns the parked request's reference if
+ * this call took the armed state (the caller now owns it), else NULL.
+ */
+void *kaio_shim_sf_disarm(struct kaio_sf *sf)
+{
+	void *took = atomic_xchg(&sf->out_armed, 0) ? sf->data : NULL;
+	unsigned int i;
+
+	for (i = 0; i < sf->nr_heads; i++) {
+		unsigned long flags;
+
+		spin_lock_irqsave(&sf->out_head[i]->lock, flags);
+		list_del_init(&sf->out_wait[i].entry);
+		spin_unlock_irqrestore(&sf->out_head[i]->lock, flags);
+	}
+	sf->nr_heads = 0;
+	return took;
+}
+
+/* Not armed, no I/O in flight (the request's owner guarantees both). */
+void kaio_shim_sf_free(struct kaio_sf *sf)
+{
+	kaio_shim_sf_disarm(sf);
+	kaio_sf_put_pages(sf);
+	kfree(sf->pages);
+	kfree(sf);
+}
+
+/* Clamps [pos, pos + len) to the file's current size; 0 at or past EOF. */
+static size_t kaio_sf_clamp(struct file *in, loff_t pos, size_t len)
+{
+	loff_t size = i_size_read(file_inode(in));
+
+	if (pos >= size)
+		return 0;
+	return min_t(loff_t, len, size - pos);
+}
+
+/* Writes @nr bvecs without blocking: bytes written, -EAGAIN when full. */
+static ssize_t kaio_sf_write(struct kaio_sf *sf, unsigned int nr, size_t len,
+			     struct file *out, int kind)
+{
+	struct iov_iter iter;
+
+	iov_iter_bvec(&iter, ITER_SOURCE, sf->bv, nr, len);
+	if (kind == KAIO_OUT_SOCKET) {
+		struct msghdr msg = {
+			.msg_flags = MSG_SPLICE_PAGES | MSG_DONTWAIT | MSG_NOSIGNAL,
+		};
+
+		msg.msg_iter = iter;
+		return sock_sendmsg(sock_from_file(out), &msg);
+	}
+	if (kind == KAIO_OUT_PIPE) {
+		struct kiocb kiocb;
+
+		init_sync_kiocb(&kiocb, out);
+		kiocb.ki_flags |= IOCB_NOWAIT;
+		return vfs_iocb_iter_write(out, &kiocb, &iter);
+	}
+	{
+		loff_t opos = out->f_pos;
+		ssize_t ret = vfs_iter_write(out, &iter, &opos, 0);
+
+		if (ret > 0)
+			out->f_pos = opos;
+		return ret;
+	}
+}
+
+/*
+ * Sends up to @len bytes at @pos of @in from the page cache, with no copy
+ * to a socket (the socket takes its own page references): the contiguous
+ * run of uptodate folios starting at @pos, at most one window. Returns
+ * bytes sent; 0 at EOF; -ENODATA if the folio at @pos is not cached and
+ * uptodate (the caller reads it in); -EAGAIN if @out is full.
+ */
+ssize_t kaio_shim_sf_send_cached(struct kaio_sf *sf, struct file *in,
+				 loff_t pos, size_t len, struct file *out,
+				 int kind)
+{
+	struct folio_batch fbatch;
+	pgoff_t start = pos >> PAGE_SHIFT;
+	pgoff_t end;
+	unsigned int i, nr = 0;
+	size_t total = 0;
+	loff_t p = pos;
+	ssize_t ret;
+
+	len = kaio_sf_clamp(in, pos, min_t(size_t, len, (size_t)sf->max_pages << PAGE_SHIFT));
+	if (!len)
+		return 0;
+	end = (pos + len - 1) >> PAGE_SHIFT;
+	folio_batch_init(&fbatch);
+	filemap_get_folios_contig(in->f_mapping, &start, end, &fbatch);
+	for (i = 0; i < folio_batch_count(&fbatch) && total < len && nr < sf->max_pages; i++) {
+		struct folio *folio = fbatch.folios[i];
+		size_t off, n;
+
+		if (!folio_test_uptodate(folio) || folio_pos(folio) > p ||
+		    folio_pos(folio) + folio_size(folio) <= p)
+			break;
+		off = p - folio_pos(folio);
+		while (off < folio_size(folio) && total < len && nr < sf->max_pages) {
+			struct page *page = folio_page(folio, off >> PAGE_SHIFT);
+			size_t in_page = offset_in_page(off);
+
+			n = min_t(size_t, PAGE_SIZE - in_page, len - total);
+			bvec_set_page(&sf->bv[nr++], page, n, in_page);
+			total += n;
+			off += n;
+			p += n;
+		}
+	}
+	ret = total ? kaio_sf_write(sf, nr, total, out, kind) : -ENODATA;
+	folio_batch_release(&fbatch);
+	return ret;
+}
+
+/*
+ * Brings [pos, pos + len) into the page cache without copying and without
+ * waiting for the disk: as kaio_shim_read() with a discard iterator.
+ */
+ssize_t kaio_shim_sf_fill(struct file *in, loff_t pos, size_t len,
+			  struct kaio_waitq *wq, void *data)
+{
+	struct iov_iter iter;
+
+	iov_iter_discard(&iter, ITER_DEST, len);
+	return kaio_read_iter(in, pos, &iter, wq, data);
+}
+
+/* Starts reading [pos, pos + len) into the page cache; does not wait. */
+void kaio_shim_sf_prefetch(struct file *in, loff_t pos, size_t len)
+{
+	vfs_fadvise(in, pos, len, POSIX_FADV_WILLNEED);
+}
+
+/* ---- NOCACHE: direct reads into the request's private pages ---- */
+
+static void kaio_sf_dio_done(struct kiocb *iocb, long res)
+{
+	struct kaio_sf *sf = container_of(iocb, struct kaio_sf, dio);
+
+	WRITE_ONCE(sf->dio_res, res);
+	kaio_rust_sf_wake(sf->data, in_interrupt());
+}
+
+/*
+ * Reads one window at page-aligned @pos with direct I/O into fresh private
+ * pages (the previous window's pages may still be referenced by the
+ * socket). Returns the bytes read if the read completed at once,
+ * -EIOCBQUEUED if kaio_rust_sf_wake(@data) will report it (from the bio
+ * completion), or an error. kaio_shim_sf_dio_result() gives the result.
+ */
+ssize_t kaio_shim_sf_dio(struct kaio_sf *sf, struct file *in, loff_t pos,
+			 size_t len, void *data)
+{
+	unsigned int i, nr = DIV_ROUND_UP(len, PAGE_SIZE);
+	struct iov_iter iter;
+	ssize_t ret;
+
+	kaio_sf_put_pages(sf);
+	if (nr > sf->max_pages)
+		nr = sf->max_pages;
+	for (i = 0; i < nr; i++) {
+		sf->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT);
+		if (!sf->pages[i]) {
+			kaio_sf_put_pages(sf);
+			return -ENOMEM;
+		}
+		bvec_set_page(&sf->bv[i], sf->pages[i], PAGE_SIZE, 0);
+	}
+	iov_iter_bvec(&iter, ITER_DEST, sf->bv, nr, (size_t)nr << PAGE_SHIFT);
+	init_sync_kiocb(&sf->dio, in);
+	sf->dio.ki_pos = pos;
+	sf->dio.ki_flags |= IOCB_DIRECT;
+	sf->dio.ki_complete = kaio_sf_dio_done;
+	sf->data = data;
+	sf->buf_pos = pos;
+	WRITE_ONCE(sf->dio_res, -EINPROGRESS);
+	ret = vfs_iocb_iter_read(in, &sf->dio, &iter);
+	if (ret != -EIOCBQUEUED)
+		WRITE_ONCE(sf->dio_res, ret);
+	return ret;
+}
+
+/* The completed direct read's result; it becomes the valid buffer. */
+long kaio_shim_sf_dio_result(struct kaio_sf *sf)
+{
+	long res = READ_ONCE(sf->dio_res);
+
+	sf->buf_len = res > 0 ? res : 0;
+	return res;
+}
+
+/*
+ * Sends up to @len bytes at @pos from the private window (which must hold
+ * @pos): bytes sent, or -EAGAIN if @out is full.
+ */
+ssize_t kaio_shim_sf_send_private(struct kaio_sf *sf, loff_t pos, size_t len,
+				  struct file *out, int kind)
+{
+	size_t off = pos - sf->buf_pos, total = 0;
+	unsigned int nr = 0;
+
+	len = min_t(size_t, len, sf->buf_len - off);
+	while (total < len) {
+		size_t in_page = offset_in_page(off + total);
+		size_t n = min_t(size_t, PAGE_SIZE - in_page, len - total);
+
+		bvec_set_page(&sf->bv[nr++], sf->pages[(off + total) >> PAGE_SHIFT], n, in_page);
+		total += n;
+	}
+	return total ? kaio_sf_write(sf, nr, total, out, kind) : 0;
+}
+
+/* Start and valid length of the private window. */
+loff_t kaio_shim_sf_buf_pos(struct kaio_sf *sf)
+{
+	return sf->buf_pos;
+}
+
+size_t kaio_shim_sf_buf_len(struct kaio_sf *sf)
+{
+	return sf->buf_len;
+}
+
+/* ---- Parking on a full socket or pipe without a thread ---- */
+
+struct kaio_sf_pt {
+	poll_table pt;
+	struct kaio_sf *sf;
+};
+
+/*
+ * Called from the socket's or pipe's wait queue (often softirq: TCP ACKs)
+ * when it becomes writable or fails: hand the request back once.
+ */
+static int kaio_sf_out_wake(struct wait_queue_entry *wait, unsigned int mode,
+			    int sync, void *key)
+{
+	struct kaio_sf *sf = wait->private;
+	__poll_t mask = key_to_poll(key);
+
+	if (mask && !(mask & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+		return 0;
+	list_del_init(&wait->entry);
+	if (atomic_xchg(&sf->out_armed, 0))
+		kaio_rust_sf_wake(sf->data, in_interrupt());
+	return 1;
+}
+
+static void kaio_sf_queue_proc(struct file *file, wait_queue_head_t *head,
+			       poll_table *pt)
+{
+	struct kaio_sf *sf = container_of(pt, struct kaio_sf_pt, pt)->sf;
+	struct wait_queue_entry *w;
+
+	if (sf->nr_heads >= ARRAY_SIZE(sf->out_wait))
+		return;
+	w = &sf->out_wait[sf->nr_heads];
+	init_waitqueue_func_entry(w, kaio_sf_out_wake);
+	w->private = sf;
+	sf->out_head[sf->nr_heads++] = head;
+	add_wait_queue(head, w);
+}
+
+/*
+ * Parks the request until @out is writable: returns 0 if parked (the wake
+ * callback, or kaio_shim_sf_disarm() by a canceller, now owns @data), 1 if
+ * @out is already writable or failed (retry the write now; @data stays the
+ * caller's).
+ */
+int kaio_shim_sf_arm_out(struct kaio_sf *sf, struct file *out, void *data)
+{
+	struct kaio_sf_pt spt = { .sf = sf };
+	__poll_t mask;
+
+	kaio_shim_sf_disarm(sf);
+	sf->data = data;
+	atomic_set(&sf->out_armed, 1);
+	init_poll_funcptr(&spt.pt, kaio_sf_queue_proc);
+	mask = vfs_poll(out, &spt.pt);
+	if (!(mask & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+		return 0;
+	return kaio_shim_sf_disarm(sf) ? 1 : 0;
 }
 
 /* ---- Installing a KEEP'd file in the submitter's fd table ---- */

@@ -86,6 +86,48 @@ mod ffi {
         ) -> c_int;
         pub(super) fn kaio_shim_install_fd(file: *mut bindings::file, cloexec: bool) -> c_int;
         pub(super) fn kaio_shim_param(idx: c_uint) -> u64;
+        pub(super) fn kaio_shim_out_kind(out: *mut bindings::file) -> c_int;
+        pub(super) fn kaio_shim_sf_alloc(max_pages: c_uint, nocache: bool) -> *mut c_void;
+        pub(super) fn kaio_shim_sf_disarm(sf: *mut c_void) -> *mut c_void;
+        pub(super) fn kaio_shim_sf_free(sf: *mut c_void);
+        pub(super) fn kaio_shim_sf_send_cached(
+            sf: *mut c_void,
+            inf: *mut bindings::file,
+            pos: i64,
+            len: usize,
+            out: *mut bindings::file,
+            kind: c_int,
+        ) -> isize;
+        pub(super) fn kaio_shim_sf_fill(
+            inf: *mut bindings::file,
+            pos: i64,
+            len: usize,
+            wq: *mut c_void,
+            data: *mut c_void,
+        ) -> isize;
+        pub(super) fn kaio_shim_sf_prefetch(inf: *mut bindings::file, pos: i64, len: usize);
+        pub(super) fn kaio_shim_sf_dio(
+            sf: *mut c_void,
+            inf: *mut bindings::file,
+            pos: i64,
+            len: usize,
+            data: *mut c_void,
+        ) -> isize;
+        pub(super) fn kaio_shim_sf_dio_result(sf: *mut c_void) -> isize;
+        pub(super) fn kaio_shim_sf_send_private(
+            sf: *mut c_void,
+            pos: i64,
+            len: usize,
+            out: *mut bindings::file,
+            kind: c_int,
+        ) -> isize;
+        pub(super) fn kaio_shim_sf_buf_pos(sf: *mut c_void) -> i64;
+        pub(super) fn kaio_shim_sf_buf_len(sf: *mut c_void) -> usize;
+        pub(super) fn kaio_shim_sf_arm_out(
+            sf: *mut c_void,
+            out: *mut bindings::file,
+            data: *mut c_void,
+        ) -> c_int;
     }
 }
 
@@ -145,6 +187,8 @@ pub(crate) enum Param {
     Inflight = 1,
     /// `max_memory`: bytes of kernel memory for requests and rings.
     Memory = 2,
+    /// `sendfile_window`: default SENDFILE window, in pages.
+    SendfileWindow = 3,
 }
 
 /// Current value of module parameter `p`.
@@ -429,6 +473,10 @@ impl FileCaps {
     pub(crate) fn is_dir(self) -> bool {
         self.0 & 4 != 0
     }
+    /// A regular file.
+    pub(crate) fn is_reg(self) -> bool {
+        self.0 & 8 != 0
+    }
     /// Buffered reads can wait for the page cache asynchronously.
     pub(crate) fn async_read(self) -> bool {
         self.0 & 16 != 0
@@ -545,6 +593,143 @@ impl Drop for FileRef {
     fn drop(&mut self) {
         // SAFETY: By the type invariant we hold a reference.
         unsafe { bindings::fput(self.0.as_ptr()) };
+    }
+}
+
+/// Where SENDFILE writes: `kaio_shim_out_kind`.
+#[derive(Clone, Copy)]
+pub(crate) struct OutKind(c_int);
+
+impl FileRef {
+    /// What SENDFILE can do with this file as its output (`EBADF` if not
+    /// open for writing, `EINVAL` if neither socket, pipe nor regular file).
+    pub(crate) fn out_kind(&self) -> Result<OutKind> {
+        // SAFETY: The file is valid.
+        let k = unsafe { ffi::kaio_shim_out_kind(self.0.as_ptr()) };
+        if k < 0 {
+            return Err(Error::from_errno(k));
+        }
+        Ok(OutKind(k))
+    }
+
+    /// Brings `[pos, pos + len)` into the page cache without copying; as
+    /// [`FileRef::read`] for waiting.
+    pub(crate) fn fill(&self, pos: i64, len: usize, wq: Option<(&WaitQ, *mut c_void)>) -> isize {
+        let (wq, data) = wq.map_or((core::ptr::null_mut(), core::ptr::null_mut()), |(w, d)| {
+            (w.0.as_ptr(), d)
+        });
+        // SAFETY: As in `read`.
+        unsafe { ffi::kaio_shim_sf_fill(self.0.as_ptr(), pos, len, wq, data) }
+    }
+
+    /// Starts readahead of `[pos, pos + len)`; does not wait.
+    pub(crate) fn prefetch(&self, pos: i64, len: usize) {
+        // SAFETY: The file is valid.
+        unsafe { ffi::kaio_shim_sf_prefetch(self.0.as_ptr(), pos, len) }
+    }
+}
+
+/// A SENDFILE's kernel state (`struct kaio_sf`): one window of bvecs,
+/// NOCACHE's private pages and direct-read kiocb, and the wait entries that
+/// park the request on a full output.
+///
+/// # Invariants
+///
+/// `0` is a `kaio_sf` owned by this value. Only the worker running the
+/// request (holding its exec lock) uses it, except [`Sf::disarm`], which
+/// the shim makes safe against the wake callback and the worker. No direct
+/// read is in flight when it is dropped: a read in flight holds a
+/// reference to the request that owns this value.
+pub(crate) struct Sf(NonNull<c_void>);
+
+// SAFETY: See the type invariant; the shim serialises the shared parts.
+unsafe impl Send for Sf {}
+// SAFETY: As above.
+unsafe impl Sync for Sf {}
+
+impl Sf {
+    /// State for windows of `pages` pages (private pages if `nocache`).
+    pub(crate) fn new(pages: u32, nocache: bool) -> Result<Self> {
+        // SAFETY: Plain allocation.
+        let p = unsafe { ffi::kaio_shim_sf_alloc(pages, nocache) };
+        // INVARIANT: a fresh allocation.
+        Ok(Sf(NonNull::new(p).ok_or(ENOMEM)?))
+    }
+
+    /// Sends from the page cache (no copy to sockets); see the shim.
+    pub(crate) fn send_cached(
+        &self,
+        inf: &FileRef,
+        pos: i64,
+        len: usize,
+        out: &FileRef,
+        kind: OutKind,
+    ) -> isize {
+        // SAFETY: Both files are valid; the worker owns the bvec array.
+        unsafe {
+            ffi::kaio_shim_sf_send_cached(
+                self.0.as_ptr(),
+                inf.0.as_ptr(),
+                pos,
+                len,
+                out.0.as_ptr(),
+                kind.0,
+            )
+        }
+    }
+
+    /// Starts a direct read of one window at page-aligned `pos` into fresh
+    /// private pages; `-EIOCBQUEUED` means `kaio_rust_sf_wake(data)` will
+    /// report its end.
+    pub(crate) fn dio(&self, inf: &FileRef, pos: i64, len: usize, data: *mut c_void) -> isize {
+        // SAFETY: The file is valid; the request behind `data` keeps this
+        // state alive until the completion ran.
+        unsafe { ffi::kaio_shim_sf_dio(self.0.as_ptr(), inf.0.as_ptr(), pos, len, data) }
+    }
+
+    /// The finished direct read's result.
+    pub(crate) fn dio_result(&self) -> isize {
+        // SAFETY: The worker owns the state; the read has completed.
+        unsafe { ffi::kaio_shim_sf_dio_result(self.0.as_ptr()) }
+    }
+
+    /// File offset and length of the valid private window.
+    pub(crate) fn window(&self) -> (i64, usize) {
+        // SAFETY: Reads fields the worker owns.
+        unsafe {
+            (
+                ffi::kaio_shim_sf_buf_pos(self.0.as_ptr()),
+                ffi::kaio_shim_sf_buf_len(self.0.as_ptr()),
+            )
+        }
+    }
+
+    /// Sends from the private window (which holds `pos`).
+    pub(crate) fn send_private(&self, pos: i64, len: usize, out: &FileRef, kind: OutKind) -> isize {
+        // SAFETY: The output is valid; the worker owns the window.
+        unsafe { ffi::kaio_shim_sf_send_private(self.0.as_ptr(), pos, len, out.0.as_ptr(), kind.0) }
+    }
+
+    /// Parks on `out` until writable: true if parked (the wake-up or a
+    /// canceller now owns `data`), false if writable now.
+    pub(crate) fn arm_out(&self, out: &FileRef, data: *mut c_void) -> bool {
+        // SAFETY: The output is valid and outlives the wait entries (the
+        // request drops this value, which unhooks them, before its files).
+        unsafe { ffi::kaio_shim_sf_arm_out(self.0.as_ptr(), out.0.as_ptr(), data) == 0 }
+    }
+
+    /// Unhooks a parked request: the reference it was parked with, if this
+    /// call took it.
+    pub(crate) fn disarm(&self) -> Option<NonNull<c_void>> {
+        // SAFETY: The shim serialises against the wake callback.
+        NonNull::new(unsafe { ffi::kaio_shim_sf_disarm(self.0.as_ptr()) })
+    }
+}
+
+impl Drop for Sf {
+    fn drop(&mut self) {
+        // SAFETY: Owned, not armed and no read in flight (type invariant).
+        unsafe { ffi::kaio_shim_sf_free(self.0.as_ptr()) };
     }
 }
 

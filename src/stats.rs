@@ -48,6 +48,16 @@ stats! {
     BytesRead => "bytes_read",
     /// Bytes written from user buffers.
     BytesWritten => "bytes_written",
+    /// Bytes SENDFILE wrote to its output.
+    BytesSent => "bytes_sent",
+    /// SENDFILE disk reads completed from interrupt context (bio end_io).
+    SendfileIrqCompletions => "sendfile_irq_completions",
+    /// SENDFILE windows sent straight from the page cache.
+    SendfileChunksCached => "sendfile_chunks_cached",
+    /// SENDFILE windows that had to be read from the disk.
+    SendfileChunksDisk => "sendfile_chunks_disk",
+    /// SENDFILE parks on a full socket or pipe.
+    SendfileOutParks => "sendfile_out_parks",
 }
 
 static COUNTERS: [AtomicU64; NAMES.len()] = [const { AtomicU64::new(0) }; NAMES.len()];

@@ -73,12 +73,15 @@ pub(crate) mod op {
     pub(crate) const FSYNC: u8 = 5;
     pub(crate) const CLOSE: u8 = 6;
     pub(crate) const KEEP: u8 = 7;
+    pub(crate) const SENDFILE: u8 = 8;
 }
 
 /// `KAIO_FSYNC_DATASYNC`.
 pub(crate) const FSYNC_DATASYNC: u32 = 1;
 /// `KAIO_KEEP_CLOEXEC`.
 pub(crate) const KEEP_CLOEXEC: u32 = 1;
+/// `KAIO_SENDFILE_NOCACHE`.
+pub(crate) const SENDFILE_NOCACHE: u32 = 1;
 /// `KAIO_IOCB_SHORT_OK`.
 pub(crate) const IOCB_SHORT_OK: u32 = 1;
 /// All `KAIO_IOCB_*` flags.
@@ -221,7 +224,8 @@ const _: () = assert!(MAX_STEPS == c::MAX_STEPS);
 const _: () = assert!(op::OPEN as usize == c::OP_OPEN && op::FD as usize == c::OP_FD);
 const _: () = assert!(op::READ as usize == c::OP_READ && op::WRITE as usize == c::OP_WRITE);
 const _: () = assert!(op::FSYNC as usize == c::OP_FSYNC && op::CLOSE as usize == c::OP_CLOSE);
-const _: () = assert!(op::KEEP as usize == c::OP_KEEP);
+const _: () = assert!(op::KEEP as usize == c::OP_KEEP && op::SENDFILE as usize == c::OP_SENDFILE);
+const _: () = assert!(SENDFILE_NOCACHE as usize == c::SENDFILE_NOCACHE);
 const _: () = assert!(FSYNC_DATASYNC as usize == c::FSYNC_DATASYNC);
 const _: () = assert!(KEEP_CLOEXEC as usize == c::KEEP_CLOEXEC);
 const _: () = assert!(IOCB_FLAGS as usize == c::IOCB_FLAGS);

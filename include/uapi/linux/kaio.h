@@ -104,12 +104,21 @@ enum {
 	 * OPEN); op_flags: KAIO_KEEP_CLOEXEC.
 	 */
 	KAIO_OP_KEEP	= 7,
-	KAIO_OP_SENDFILE = 8,	/* fd = out_fd, offset, len (0: to EOF) */
+	/*
+	 * Send the file to fd (a socket, pipe or regular file): offset, len
+	 * (0: to end of file); op_flags: KAIO_SENDFILE_NOCACHE; arg: window
+	 * in pages (0: the module's sendfile_window, at most 1024).
+	 */
+	KAIO_OP_SENDFILE = 8,
 	KAIO_OP_LAST,
 };
 
 #define KAIO_FSYNC_DATASYNC	(1U << 0)
 #define KAIO_KEEP_CLOEXEC	(1U << 0)
+/* Read cold data with direct I/O into private pages: the page cache is
+ * neither used nor populated.
+ */
+#define KAIO_SENDFILE_NOCACHE	(1U << 0)
 
 struct kaio_step {
 	__u8	opcode;		/* KAIO_OP_* */
