@@ -41,7 +41,7 @@ demo)
 check)
 	export KAIO_MODULE=/lib/kaio.ko
 	for t in /tests/*_test; do
-		case " ${kaiobins:-${t##*/}} " in *" ${t##*/} "*) ;; *) continue ;; esac
+		case " $(echo "${kaiobins:-${t##*/}}" | tr , " ") " in *" ${t##*/} "*) ;; *) continue ;; esac
 		echo "# selftest: ${t##*/}"
 		"$t" ${kaiotests:+-t $kaiotests}
 		echo "# exit: $?"

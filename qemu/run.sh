@@ -55,7 +55,7 @@ timeout --foreground "${KAIO_TIMEOUT:-1500}" qemu-system-x86_64 \
 	"${accel_args[@]}" -smp 2 -m 2G -display none -monitor none -no-reboot \
 	-kernel "$bzimage" -initrd "$out/initramfs.cpio.gz" -append "$append" \
 	-serial file:"$out/console.log" -serial file:"$out/tap.log" \
-	-drive file="$scratch",if=virtio,format=raw,snapshot=on \
+	-drive file="$scratch",if=virtio,format=raw,snapshot=on,cache=none,aio=native \
 	-device virtio-rng-pci
 rc=$?
 set -e

@@ -346,30 +346,30 @@ static int kaio_waitq_wake(struct wait_queue_entry *wait, unsigned int mode,
 
 /*
  * Reads into @iter at @pos. With @wq, never waits for I/O: data in the page
- * cache is copied; if a folio is being read, @wq is armed with @data and
- * -EIOCBQUEUED returned: kaio_rust_read_wake(@data) runs exactly once when
- * the folio is ready. -EAGAIN means the non-waiting path cannot make
- * progress. Without @wq, an ordinary blocking read.
+ * cache is copied; missing data is read ahead; if a folio is being read,
+ * @wq is armed with @data and -EIOCBQUEUED returned (the copy may have
+ * stopped short there, returning the bytes so far instead):
+ * kaio_rust_read_wake(@data) runs exactly once when the folio is ready.
+ * -EAGAIN means this path cannot make progress (no folio could be set up).
+ * Without @wq, an ordinary blocking read.
+ *
+ * Only IOCB_WAITQ is set, not IOCB_NOWAIT: the caller is a worker, which
+ * may sleep on allocation or locks, just not on the disk; and with
+ * IOCB_NOWAIT a folio under I/O would fail the read instead of arming.
  */
 static ssize_t kaio_read_iter(struct file *file, loff_t pos,
 			      struct iov_iter *iter, struct kaio_waitq *wq,
 			      void *data)
 {
 	struct kiocb kiocb;
-	ssize_t ret;
 
 	if (!wq)
 		return vfs_iter_read(file, iter, &pos, 0);
 	init_sync_kiocb(&kiocb, file);
 	kiocb.ki_pos = pos;
-	kiocb.ki_flags |= IOCB_NOWAIT;
-	ret = vfs_iocb_iter_read(file, &kiocb, iter);
-	if (ret != -EAGAIN && ret != -EOPNOTSUPP)
-		return ret;
-
 	wq->data = data;
 	init_waitqueue_func_entry(&wq->wpq.wait, kaio_waitq_wake);
-	kiocb.ki_flags = (kiocb.ki_flags & ~IOCB_NOWAIT) | IOCB_WAITQ;
+	kiocb.ki_flags |= IOCB_WAITQ;
 	kiocb.ki_waitq = &wq->wpq;
 	return vfs_iocb_iter_read(file, &kiocb, iter);
 }

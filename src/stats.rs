@@ -50,7 +50,8 @@ stats! {
     BytesWritten => "bytes_written",
     /// Bytes SENDFILE wrote to its output.
     BytesSent => "bytes_sent",
-    /// SENDFILE disk reads completed from interrupt context (bio end_io).
+    /// SENDFILE wake-ups in interrupt context: a disk read completing
+    /// (bio end_io) or the output gaining room (socket softirq).
     SendfileIrqCompletions => "sendfile_irq_completions",
     /// SENDFILE windows sent straight from the page cache.
     SendfileChunksCached => "sendfile_chunks_cached",
