@@ -19,10 +19,18 @@ trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/d"
 args=()
 total=0
-while read -r name seed size; do
+while read -r name seed size count; do
 	case "$name" in ''|\#*) continue ;; esac
-	args+=("$name" "$seed" "$size")
-	total=$((total + size))
+	if [ -z "$count" ]; then
+		args+=("$name" "$seed" "$size")
+		total=$((total + size))
+		continue
+	fi
+	mkdir -p "$tmp/d/$(dirname "$name")"
+	for ((i = 0; i < count; i++)); do
+		args+=("$(printf "$name" "$i")" $((seed + i)) "$size")
+		total=$((total + size))
+	done
 done < "$list"
 "$mkdata" "$tmp/d" "${args[@]}"
 # A root-owned file only root may read, for the permission tests.
@@ -35,5 +43,6 @@ chmod 0644 "$tmp/d/root_dir/file"
 mkdir -m 1777 "$tmp/d/tmp"
 mb=$(( total * 13 / 10 / 1048576 + 64 ))
 mkfs.ext4 -q -F -E root_owner=0:0 -d "$tmp/d" "$tmp/img" "${mb}M" >&2
+rm -f "$KAIO_CACHE"/scratch-*.img
 mv "$tmp/img" "$img"
 echo "$img"

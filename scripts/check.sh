@@ -59,6 +59,25 @@ while IFS= read -r l; do
 	esac
 done < <(scripts/lint.sh "$ksrc")
 
+echo "# client: cargo test, clippy, static build of the kaio CLI"
+if (cd client && cargo test --quiet --locked >"$out/cargo-test.log" 2>&1); then
+	result ok "client: cargo test ($(grep -ho '[0-9]* passed' "$out/cargo-test.log" | awk '{s+=$1} END {print s}') tests)"
+else
+	tail -30 "$out/cargo-test.log" | sed 's/^/# /'
+	result fail "client: cargo test"
+fi
+if (cd client && cargo clippy --quiet --locked --all-targets -- -D warnings >"$out/clippy.log" 2>&1); then
+	result ok "client: cargo clippy clean"
+else
+	head -30 "$out/clippy.log" | sed 's/^/# /'
+	result fail "client: cargo clippy clean"
+fi
+if ! scripts/build-client.sh >"$out/client.log" 2>&1; then
+	tail -30 "$out/client.log" | sed 's/^/# /'
+	result fail "client: static kaio CLI builds"
+	summary
+fi
+
 echo "# build: selftests"
 if ! make -s -C selftests KSRC="$ksrc" OUT="$here/build/selftests" >"$out/selftests.log" 2>&1; then
 	sed 's/^/# /' "$out/selftests.log" | tail -40

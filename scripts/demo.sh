@@ -13,6 +13,7 @@ mkdir -p "$out"
 echo "# build: kaio.ko"
 make -s -C "$kdir" M="$here" $KAIO_KMAKE_FLAGS modules
 make -s -C selftests KSRC="$kdir/source" OUT="$here/build/selftests"
+scripts/build-client.sh
 echo "# boot: QEMU (about 30 s to the demo on the debug kernel under TCG)"
 qemu/run.sh "$kdir" demo "$out"
 grep -q '^# guest: done' "$out/tap.log"

@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `kaio`: try out /dev/kaio from the command line.
+//!
+//! ```text
+//! kaio send FILE... --to HOST:PORT   open -> sendfile -> close in the kernel, per file
+//! kaio recv --listen ADDR            the receiving end, with a checksum
+//! kaio cat FILE...                   read files through kaio to stdout
+//! kaio stats | kaio info
+//! ```
+
+use clap::{Parser, Subcommand};
+use kaio::{Context, Request};
+use std::{
+    collections::VecDeque,
+    ffi::CString,
+    fs,
+    io::{self, IsTerminal, Read, Write},
+    net::{TcpListener, TcpStream},
+    os::{fd::AsRawFd, unix::ffi::OsStrExt},
+    path::PathBuf,
+    process::ExitCode,
+    time::{Duration, Instant},
+};
+
+#[derive(Parser)]
+#[command(name = "kaio", version, about = "Compound asynchronous I/O through /dev/kaio")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Send files to a TCP receiver: one compound OPEN -> SENDFILE -> CLOSE per file.
+    Send {
+        /// Files to send.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Receiver address.
+        #[arg(long)]
+        to: String,
+        /// TCP connections; files are spread over them, one in flight per connection.
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        /// Read cold data with direct I/O, leaving the page cache untouched.
+        #[arg(long)]
+        nocache: bool,
+        /// Window in pages (0: the module's default).
+        #[arg(long, default_value_t = 0)]
+        window: u32,
+        /// Print progress (default: when stderr is a terminal).
+        #[arg(long)]
+        progress: bool,
+        /// Also print the checksum of what was sent (reads the files again).
+        #[arg(long)]
+        checksum: bool,
+    },
+    /// Receive connections and print bytes and a checksum (the other end of `send`).
+    Recv {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: String,
+        /// Number of connections to take.
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+    },
+    /// Read files through kaio (FD -> READ, 4 MiB in flight) to stdout.
+    Cat {
+        /// Files to print.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Show the module's counters.
+    Stats,
+    /// Show the module's ABI version.
+    Info,
+}
+
+const STATS: &str = "/sys/kernel/debug/kaio/stats";
+
+/// Module counters by name (empty if debugfs is not readable).
+fn stats() -> Vec<(String, u64)> {
+    fs::read_to_string(STATS)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+fn stat(s: &[(String, u64)], name: &str) -> u64 {
+    s.iter().find(|(k, _)| k == name).map_or(0, |(_, v)| *v)
+}
+
+/// FNV-1a, 64 bits, over a byte stream.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn update(&mut self, data: &[u8]) {
+        for b in data {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+}
+
+fn cstring(p: &std::path::Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn send(
+    files: &[PathBuf],
+    to: &str,
+    conns: usize,
+    nocache: bool,
+    window: u32,
+    progress: bool,
+    checksum: bool,
+) -> io::Result<()> {
+    let conns = conns.max(1).min(files.len().max(1));
+    let socks: Vec<TcpStream> = (0..conns).map(|_| TcpStream::connect(to)).collect::<io::Result<_>>()?;
+    let paths: Vec<CString> = files.iter().map(|p| cstring(p)).collect::<io::Result<_>>()?;
+    let mut queues: Vec<VecDeque<usize>> = vec![VecDeque::new(); conns];
+    for i in 0..files.len() {
+        queues[i % conns].push_back(i);
+    }
+    let mut ctx = Context::new((conns as u32).next_power_of_two().max(8))?;
+    let before = stats();
+    let start = Instant::now();
+    let (mut sent, mut done, mut failed) = (0u64, 0usize, 0usize);
+    let mut inflight = 0;
+    for (c, q) in queues.iter_mut().enumerate() {
+        if let Some(i) = q.pop_front() {
+            submit_one(&ctx, &socks[c], &paths[i], c, i, nocache, window)?;
+            inflight += 1;
+        }
+    }
+    let show = progress || io::stderr().is_terminal();
+    let mut last = Instant::now();
+    while inflight > 0 {
+        let evs = ctx.wait(1, 64, Some(Duration::from_millis(500)))?;
+        let mut evs: Vec<_> = evs;
+        evs.extend(ctx.reap());
+        for ev in evs {
+            inflight -= 1;
+            let (c, i) = ((ev.user_data() >> 32) as usize, (ev.user_data() & 0xffff_ffff) as usize);
+            match (ev.result(), ev.step_result(1)) {
+                (Ok(_), Some(n)) if n >= 0 => {
+                    sent += n as u64;
+                    done += 1;
+                }
+                (r, _) => {
+                    failed += 1;
+                    eprintln!("kaio send: {}: {}", files[i].display(), r.err().map_or("short".into(), |e| e.to_string()));
+                }
+            }
+            if let Some(j) = queues[c].pop_front() {
+                submit_one(&ctx, &socks[c], &paths[j], c, j, nocache, window)?;
+                inflight += 1;
+            }
+        }
+        if show && last.elapsed() >= Duration::from_millis(500) {
+            last = Instant::now();
+            let t = start.elapsed().as_secs_f64();
+            let line = format!("{done}/{} files, {:.1} MiB, {:.1} MiB/s", files.len(), mib(sent), mib(sent) / t);
+            if io::stderr().is_terminal() {
+                eprint!("\r{line}   ");
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    drop(socks);
+    let after = stats();
+    if show && io::stderr().is_terminal() {
+        eprintln!();
+    }
+    println!("files        {done} sent, {failed} failed");
+    println!("bytes        {sent} ({:.1} MiB)", mib(sent));
+    println!("time         {secs:.3} s");
+    println!("throughput   {:.1} MiB/s, {:.0} files/s", mib(sent) / secs, done as f64 / secs);
+    if !after.is_empty() {
+        let d = |n: &str| stat(&after, n).saturating_sub(stat(&before, n));
+        println!(
+            "kernel       {} sendfile wake-ups in interrupt context, {} windows from disk, {} from the page cache, \
+             {} parks on a full socket, {} worker waits for disk",
+            d("sendfile_irq_completions"),
+            d("sendfile_chunks_disk"),
+            d("sendfile_chunks_cached"),
+            d("sendfile_out_parks"),
+            d("worker_disk_waits")
+        );
+    }
+    if checksum {
+        let mut x = 0u64;
+        for q in 0..conns {
+            let mut h = Fnv::new();
+            for i in (q..files.len()).step_by(conns) {
+                h.update(&fs::read(&files[i])?);
+            }
+            x ^= h.0;
+        }
+        println!("checksum     {x:016x} (sent)");
+    }
+    if failed > 0 {
+        return Err(io::Error::other(format!("{failed} files failed")));
+    }
+    Ok(())
+}
+
+fn submit_one(
+    ctx: &Context,
+    sock: &TcpStream,
+    path: &CString,
+    c: usize,
+    i: usize,
+    nocache: bool,
+    window: u32,
+) -> io::Result<()> {
+    let fd = sock.as_raw_fd();
+    let r = Request::new(((c as u64) << 32) | i as u64).open(path, libc::O_RDONLY, 0);
+    let r = if nocache { r.sendfile_nocache(fd, 0, 0, window) } else { r.sendfile(fd, 0, 0) };
+    ctx.submit(&[r.close()]).map(|_| ())
+}
+
+fn recv(listen: &str, conns: usize) -> io::Result<()> {
+    let l = TcpListener::bind(listen)?;
+    let mut threads = Vec::new();
+    for _ in 0..conns {
+        let (mut s, _) = l.accept()?;
+        threads.push(std::thread::spawn(move || -> io::Result<(u64, u64)> {
+            let mut h = Fnv::new();
+            let mut n = 0u64;
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let k = s.read(&mut buf)?;
+                if k == 0 {
+                    return Ok((n, h.0));
+                }
+                h.update(&buf[..k]);
+                n += k as u64;
+            }
+        }));
+    }
+    let (mut bytes, mut x) = (0u64, 0u64);
+    for t in threads {
+        let (n, h) = t.join().map_err(|_| io::Error::other("receiver thread panicked"))??;
+        bytes += n;
+        x ^= h;
+    }
+    println!("received     {bytes} bytes on {conns} connections");
+    println!("checksum     {x:016x} (received)");
+    Ok(())
+}
+
+fn cat(files: &[PathBuf]) -> io::Result<()> {
+    const CHUNK: usize = 1 << 20;
+    const DEPTH: usize = 4;
+    let mut ctx = Context::new(8)?;
+    let mut out = io::stdout().lock();
+    for p in files {
+        let f = fs::File::open(p)?;
+        let size = f.metadata()?.len();
+        let mut bufs: Vec<Vec<u8>> = (0..DEPTH).map(|_| vec![0u8; CHUNK]).collect();
+        let chunks = size.div_ceil(CHUNK as u64) as usize;
+        let mut next = 0usize;
+        let mut pending = VecDeque::new();
+        let mut done: Vec<Option<usize>> = vec![None; DEPTH];
+        let mut written = 0usize;
+        while written < chunks {
+            while next < chunks && pending.len() < DEPTH {
+                let slot = next % DEPTH;
+                // SAFETY: `bufs[slot]` is neither touched nor freed until
+                // this chunk's event has been reaped below.
+                let r = unsafe {
+                    Request::new(next as u64).fd(f.as_raw_fd()).read(bufs[slot].as_mut_ptr(), CHUNK, (next * CHUNK) as i64)
+                };
+                ctx.submit(&[r])?;
+                pending.push_back(next);
+                next += 1;
+            }
+            let mut evs = ctx.wait(1, DEPTH as u32, None)?;
+            evs.extend(ctx.reap());
+            for ev in evs {
+                let n = ev.result()? as usize;
+                done[ev.user_data() as usize % DEPTH] = Some(n);
+            }
+            while let Some(&c) = pending.front() {
+                let Some(n) = done[c % DEPTH].take() else { break };
+                out.write_all(&bufs[c % DEPTH][..n])?;
+                pending.pop_front();
+                written += 1;
+            }
+        }
+    }
+    out.flush()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Send { files, to, connections, nocache, window, progress, checksum } => {
+            send(&files, &to, connections, nocache, window, progress, checksum)
+        }
+        Cmd::Recv { listen, connections } => recv(&listen, connections),
+        Cmd::Cat { files } => cat(&files),
+        Cmd::Stats => match fs::read_to_string(STATS) {
+            Ok(s) => {
+                print!("{s}");
+                Ok(())
+            }
+            Err(e) => Err(io::Error::new(e.kind(), format!("{STATS}: {e} (is debugfs mounted and kaio loaded?)"))),
+        },
+        Cmd::Info => kaio::check_module().map(|v| {
+            println!("{}: ABI version {}, features {:#x}", kaio::DEVICE, v.abi_version, v.features);
+        }),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kaio: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
