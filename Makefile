@@ -42,6 +42,9 @@ check:
 demo:
 	scripts/demo.sh
 
+bench:
+	scripts/bench.sh
+
 # Format the Rust sources with the kernel's rustfmt config.
 fmt:
 	/usr/bin/rustfmt --edition 2021 --config-path $(KDIR)/source/.rustfmt.toml src/*.rs

@@ -35,6 +35,10 @@ if ! insmod /lib/kaio.ko; then
 fi
 
 case "${kaiomode:-check}" in
+bench)
+	mkdir -p /mnt/thr
+	mount -t ext4 -o ro,noload,noatime /dev/vdb /mnt/thr && /tests/bench.sh
+	;;
 demo)
 	/tests/demo.sh
 	;;

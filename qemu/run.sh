@@ -24,10 +24,13 @@ rm -rf "$root"
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,mnt,lib,tests,etc}
 cp /bin/busybox "$root/bin/busybox"
 install -m 0755 "$here/qemu/init.sh" "$root/init"
-cp "$here/kaio.ko" "$root/lib/kaio.ko"
+cp "${KAIO_KO:-$here/kaio.ko}" "$root/lib/kaio.ko"
 cp "$build"/selftests/*_test "$build/selftests/kaioinfo" "$root/tests/"
 [ ! -f "$here/qemu/demo.sh" ] || cp "$here/qemu/demo.sh" "$root/tests/demo.sh"
 [ ! -f "$build/bin/kaio" ] || cp "$build/bin/kaio" "$root/bin/kaio"
+if [ "$mode" = bench ]; then
+	cp "$build/selftests/kaio-bench" "$build/selftests/bench.sh" "$root/tests/"
+fi
 echo "root:x:0:0:root:/:/bin/sh" > "$root/etc/passwd"
 echo "nobody:x:65534:65534:nobody:/:/bin/sh" >> "$root/etc/passwd"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out/initramfs.cpio.gz"
@@ -40,9 +43,16 @@ kvm) accel_args=(-accel kvm -cpu host) ;;
 *) accel_args=(-accel tcg,thread=multi) ;;
 esac
 
+# make bench: the same disk again, throttled by QEMU.
+extra_drive=()
+if [ "$mode" = bench ]; then
+	extra_drive=(-drive "file=$scratch,if=virtio,format=raw,snapshot=on,cache=none,aio=native,throttling.bps-total=209715200,throttling.iops-total=4000")
+fi
+
 append="console=ttyS0 pci=noacpi panic=-1 oops=panic loglevel=7 kaiomode=$mode"
 [ -z "${KAIO_TESTS:-}" ] || append+=" kaiotests=$KAIO_TESTS"
 [ -z "${KAIO_BINS:-}" ] || append+=" kaiobins=$KAIO_BINS"
+[ -z "${KAIO_BENCH_RUNS:-}" ] || append+=" kaioruns=$KAIO_BENCH_RUNS"
 
 touch "$out/tap.log"
 # Echo the tests' output while they run.
@@ -57,6 +67,7 @@ timeout --foreground "${KAIO_TIMEOUT:-1500}" qemu-system-x86_64 \
 	-kernel "$bzimage" -initrd "$out/initramfs.cpio.gz" -append "$append" \
 	-serial file:"$out/console.log" -serial file:"$out/tap.log" \
 	-drive file="$scratch",if=virtio,format=raw,snapshot=on,cache=none,aio=native \
+	"${extra_drive[@]}" \
 	-device virtio-rng-pci
 rc=$?
 set -e

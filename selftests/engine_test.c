@@ -23,36 +23,12 @@
 #include "kselftest_harness.h"
 #include "kaio_test.h"
 #include "kaio.h"
+#include "kaio_util.h"
 
 #define S(name) KAIO_SCRATCH "/" name
 
-static void drop_caches(void)
-{
-	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
 
-	sync();
-	if (fd >= 0) {
-		if (write(fd, "3\n", 2) != 2)
-			perror("drop_caches");
-		close(fd);
-	}
-}
 
-/* Waits for exactly one event, with a generous timeout. */
-static int wait_one(struct kaio_ctx *ctx, struct kaio_event *ev)
-{
-	return kaio_wait(ctx, ev, 1, 1, 60ll * 1000 * 1000 * 1000);
-}
-
-/* Submits one iocb and waits for its event; returns the submit result. */
-static int run1(struct kaio_ctx *ctx, struct kaio_iocb *iocb, struct kaio_event *ev)
-{
-	int r = kaio_submit(ctx, iocb, 1);
-
-	if (r != 1)
-		return r;
-	return wait_one(ctx, ev) == 1 ? 1 : -EIO;
-}
 
 FIXTURE(ctx) {
 	struct kaio_ctx k;
@@ -156,13 +132,13 @@ TEST_F(ctx, open_read_close_sizes)
 
 		ASSERT_NE(NULL, buf);
 		memset(buf, 0xee, cap + 1);
-		drop_caches();
+		kaio_drop_caches("3");
 		kaio_iocb_init(&iocb, 100 + i);
 		kaio_step_open(&iocb, AT_FDCWD, f[i].name, O_RDONLY, 0);
 		/* Ask for more than the file: the short read ends the chain... */
 		kaio_step_read(&iocb, buf + 1, cap, 0);
 		kaio_step_close(&iocb);
-		ASSERT_EQ(1, run1(&self->k, &iocb, &ev));
+		ASSERT_EQ(1, kaio_run1(&self->k, &iocb, &ev));
 		EXPECT_EQ(100 + i, ev.user_data);
 		EXPECT_EQ((int64_t)f[i].size, ev.result) TH_LOG("%s", f[i].name);
 		EXPECT_EQ(1, ev.step);
@@ -177,12 +153,12 @@ TEST_F(ctx, open_read_close_sizes)
 		EXPECT_EQ(0xee, buf[1 + f[i].size]);
 
 		/* ...and the exact length runs the whole chain. */
-		drop_caches();
+		kaio_drop_caches("3");
 		kaio_iocb_init(&iocb, 200 + i);
 		kaio_step_open(&iocb, AT_FDCWD, f[i].name, O_RDONLY, 0);
 		kaio_step_read(&iocb, buf, f[i].size, 0);
 		kaio_step_close(&iocb);
-		ASSERT_EQ(1, run1(&self->k, &iocb, &ev));
+		ASSERT_EQ(1, kaio_run1(&self->k, &iocb, &ev));
 		EXPECT_EQ(0, ev.result);
 		EXPECT_EQ(2, ev.step);
 		EXPECT_EQ((int64_t)f[i].size, ev.step_result[1]);
@@ -206,12 +182,12 @@ TEST_F(ctx, fd_read_unaligned)
 
 		if (want > 65537)
 			want = 65537;
-		drop_caches();
+		kaio_drop_caches("3");
 		kaio_iocb_init(&iocb, i);
 		iocb.flags = KAIO_IOCB_SHORT_OK;
 		kaio_step_fd(&iocb, fd);
 		kaio_step_read(&iocb, buf + 3, 65537, offs[i]);
-		ASSERT_EQ(1, run1(&self->k, &iocb, &ev));
+		ASSERT_EQ(1, kaio_run1(&self->k, &iocb, &ev));
 		EXPECT_EQ(want, ev.result);
 		EXPECT_EQ(1, ev.step);
 		EXPECT_EQ(-1, kaio_pattern_check(buf + 3, want, 3, offs[i]));
@@ -240,7 +216,7 @@ TEST_F(ctx, create_write_fsync_close)
 	kaio_step_write(&iocb, src + 1, len, 0);
 	kaio_step_fsync(&iocb, 0);
 	kaio_step_close(&iocb);
-	ASSERT_EQ(1, run1(&self->k, &iocb, &ev));
+	ASSERT_EQ(1, kaio_run1(&self->k, &iocb, &ev));
 	EXPECT_EQ(0, ev.result);
 	EXPECT_EQ(3, ev.step);
 	EXPECT_EQ((int64_t)len, ev.step_result[1]);
@@ -248,14 +224,14 @@ TEST_F(ctx, create_write_fsync_close)
 	EXPECT_EQ(len, (size_t)st.st_size);
 	/* The submitter's umask (022 in the guest) applied. */
 	EXPECT_EQ(0640 & ~022, st.st_mode & 0777);
-	drop_caches();
+	kaio_drop_caches("3");
 	fd = open(path, O_RDONLY);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ((ssize_t)len, read(fd, back, len));
 	EXPECT_EQ(0, memcmp(src + 1, back, len));
 	close(fd);
 	/* O_EXCL again: EEXIST from the OPEN step. */
-	ASSERT_EQ(1, run1(&self->k, &iocb, &ev));
+	ASSERT_EQ(1, kaio_run1(&self->k, &iocb, &ev));
 	EXPECT_EQ(-EEXIST, ev.result);
 	EXPECT_EQ(0, ev.step);
 	unlink(path);
@@ -274,7 +250,7 @@ TEST_F(ctx, open_keep)
 		kaio_iocb_init(&iocb, 9);
 		kaio_step_open(&iocb, AT_FDCWD, S("p_4097"), O_RDONLY, 0);
 		kaio_step_keep(&iocb, cloexec);
-		ASSERT_EQ(1, run1(&self->k, &iocb, &ev));
+		ASSERT_EQ(1, kaio_run1(&self->k, &iocb, &ev));
 		ASSERT_LE(0, ev.result);
 		EXPECT_EQ(ev.result, ev.fd);
 		EXPECT_EQ(KAIO_EV_FD, ev.flags);
@@ -302,7 +278,7 @@ TEST_F(ctx, completion_errors)
 	kaio_iocb_init(&iocb, 1);
 	kaio_step_open(&iocb, AT_FDCWD, S("does/not/exist"), O_RDONLY, 0);
 	kaio_step_read(&iocb, buf, sizeof(buf), 0);
-	ASSERT_EQ(1, run1(&self->k, &iocb, &ev));
+	ASSERT_EQ(1, kaio_run1(&self->k, &iocb, &ev));
 	EXPECT_EQ(-ENOENT, ev.result);
 	EXPECT_EQ(0, ev.step);
 	EXPECT_EQ(-ENOENT, ev.step_result[0]);
@@ -311,21 +287,21 @@ TEST_F(ctx, completion_errors)
 	kaio_iocb_init(&iocb, 2);
 	kaio_step_open(&iocb, AT_FDCWD, KAIO_SCRATCH, O_RDONLY, 0);
 	kaio_step_read(&iocb, buf, sizeof(buf), 0);
-	ASSERT_EQ(1, run1(&self->k, &iocb, &ev));
+	ASSERT_EQ(1, kaio_run1(&self->k, &iocb, &ev));
 	EXPECT_EQ(-EISDIR, ev.result);
 	EXPECT_EQ(1, ev.step);
 
 	kaio_iocb_init(&iocb, 3);
 	kaio_step_open(&iocb, AT_FDCWD, S("p_4096"), O_RDONLY, 0);
 	kaio_step_read(&iocb, unmapped, 4096, 0);
-	ASSERT_EQ(1, run1(&self->k, &iocb, &ev));
+	ASSERT_EQ(1, kaio_run1(&self->k, &iocb, &ev));
 	EXPECT_EQ(-EFAULT, ev.result);
 	EXPECT_EQ(1, ev.step);
 
 	kaio_iocb_init(&iocb, 4);
 	kaio_step_open(&iocb, AT_FDCWD, S("p_4096"), O_RDONLY, 0);
 	kaio_step_write(&iocb, buf, sizeof(buf), 0);
-	ASSERT_EQ(1, run1(&self->k, &iocb, &ev));
+	ASSERT_EQ(1, kaio_run1(&self->k, &iocb, &ev));
 	EXPECT_EQ(-EBADF, ev.result);
 	EXPECT_EQ(1, ev.step);
 }
@@ -404,7 +380,7 @@ TEST_F(ctx, bad_input)
 		kaio_step_read(&two[0], buf, 16, 0);
 		kaio_iocb_init(&two[1], 2);
 		EXPECT_EQ(1, kaio_submit(&self->k, two, 2));
-		ASSERT_EQ(1, wait_one(&self->k, &ev));
+		ASSERT_EQ(1, kaio_wait_one(&self->k, &ev));
 		EXPECT_EQ(1, ev.user_data);
 		EXPECT_EQ(16, ev.result);
 	}
@@ -414,7 +390,7 @@ TEST_F(ctx, bad_input)
 	kaio_iocb_init(&good, 5);
 	kaio_step_fd(&good, rfd);
 	kaio_step_read(&good, buf, 64, 4);
-	ASSERT_EQ(1, run1(&self->k, &good, &ev));
+	ASSERT_EQ(1, kaio_run1(&self->k, &good, &ev));
 	EXPECT_EQ(64, ev.result);
 	EXPECT_EQ(64, ev.step_result[1]);
 	EXPECT_EQ(-1, kaio_pattern_check((uint8_t *)buf, 64, 4096, 4));
@@ -557,7 +533,7 @@ TEST(cancel)
 	EXPECT_EQ(0, kaio_wait(&k, ev, 0, N, 0));
 
 	/* Mid-chain: a cold 64 MiB read is cancelled between chunks. */
-	drop_caches();
+	kaio_drop_caches("3");
 	kaio_iocb_init(&iocb[0], 77);
 	kaio_step_open(&iocb[0], AT_FDCWD, S("p_64m"), O_RDONLY, 0);
 	kaio_step_read(&iocb[0], big, 64 << 20, 0);
@@ -589,7 +565,7 @@ TEST(ten_thousand_in_flight)
 
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, kaio_setup(&k, 16384));
-	drop_caches();
+	kaio_drop_caches("3");
 	for (int i = 0; i < N; i++) {
 		kaio_iocb_init(&iocb[i], i);
 		kaio_step_fd(&iocb[i], fd);
@@ -805,7 +781,7 @@ TEST(sigkill_with_4096_in_flight)
 	char c;
 
 	ASSERT_EQ(0, pipe(pfd));
-	drop_caches();
+	kaio_drop_caches("3");
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
@@ -904,7 +880,7 @@ TEST_F(ctx, cold_read_completes_in_interrupt)
 
 	ASSERT_NE(NULL, buf);
 	ASSERT_LE(0, irq0);
-	drop_caches();
+	kaio_drop_caches("3");
 	for (int i = 0; i < N; i++) {
 		kaio_iocb_init(&iocb[i], i);
 		kaio_step_open(&iocb[i], AT_FDCWD, S("p_64m"), O_RDONLY, 0);

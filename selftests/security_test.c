@@ -16,23 +16,12 @@
 #include "kselftest_harness.h"
 #include "kaio_test.h"
 #include "kaio.h"
+#include "kaio_util.h"
 
 #define S(name) KAIO_SCRATCH "/" name
 #define NOBODY 65534
 
-static int wait_one(struct kaio_ctx *ctx, struct kaio_event *ev)
-{
-	return kaio_wait(ctx, ev, 1, 1, 60ll * 1000 * 1000 * 1000);
-}
 
-static int run1(struct kaio_ctx *ctx, struct kaio_iocb *iocb, struct kaio_event *ev)
-{
-	int r = kaio_submit(ctx, iocb, 1);
-
-	if (r != 1)
-		return r;
-	return wait_one(ctx, ev) == 1 ? 1 : -EIO;
-}
 
 static int become_nobody(void)
 {
@@ -73,21 +62,21 @@ TEST(unprivileged_open_denied)
 		kaio_iocb_init(&iocb, 1);
 		kaio_step_open(&iocb, AT_FDCWD, S("root_only"), O_RDONLY, 0);
 		kaio_step_read(&iocb, buf, sizeof(buf), 0);
-		CHILD_CHECK(run1(&k, &iocb, &ev) == 1, 2);
+		CHILD_CHECK(kaio_run1(&k, &iocb, &ev) == 1, 2);
 		CHILD_CHECK(ev.result == -EACCES && ev.step == 0, 3);
 		/* Relative to a dirfd, inside a 0700 root directory. */
 		dfd = open(KAIO_SCRATCH, O_RDONLY | O_DIRECTORY);
 		CHILD_CHECK(dfd >= 0, 4);
 		kaio_iocb_init(&iocb, 2);
 		kaio_step_open(&iocb, dfd, "root_dir/file", O_RDONLY, 0);
-		CHILD_CHECK(run1(&k, &iocb, &ev) == 1, 5);
+		CHILD_CHECK(kaio_run1(&k, &iocb, &ev) == 1, 5);
 		CHILD_CHECK(ev.result == -EACCES && ev.step == 0, 6);
 		/* A dirfd that is the unsearchable directory itself. */
 		close(dfd);
 		/* Creating in a root-owned 0755 directory. */
 		kaio_iocb_init(&iocb, 3);
 		kaio_step_open(&iocb, AT_FDCWD, S("nobody_file"), O_WRONLY | O_CREAT, 0644);
-		CHILD_CHECK(run1(&k, &iocb, &ev) == 1, 7);
+		CHILD_CHECK(kaio_run1(&k, &iocb, &ev) == 1, 7);
 		CHILD_CHECK(ev.result == -EACCES && ev.step == 0, 8);
 		kaio_close(&k);
 	});
@@ -114,7 +103,7 @@ TEST(unprivileged_write_through_rdonly_fd)
 		{
 			struct kaio_event ev;
 
-			CHILD_CHECK(run1(&k, &iocb, &ev) == 1, 4);
+			CHILD_CHECK(kaio_run1(&k, &iocb, &ev) == 1, 4);
 			CHILD_CHECK(ev.result == -EACCES && ev.step == 0, 5);
 		}
 		kaio_close(&k);
@@ -138,7 +127,7 @@ TEST(created_file_owned_by_submitter)
 		kaio_iocb_init(&iocb, 1);
 		kaio_step_open(&iocb, AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL, 0600);
 		kaio_step_close(&iocb);
-		CHILD_CHECK(run1(&k, &iocb, &ev) == 1, 2);
+		CHILD_CHECK(kaio_run1(&k, &iocb, &ev) == 1, 2);
 		CHILD_CHECK(ev.result == 0, 3);
 		kaio_close(&k);
 	});
@@ -168,19 +157,19 @@ TEST(chroot_and_cwd)
 		kaio_iocb_init(&iocb, 1);
 		kaio_step_open(&iocb, AT_FDCWD, "/p_4096", O_RDONLY, 0);
 		kaio_step_read(&iocb, buf, 4096, 0);
-		CHILD_CHECK(run1(&k, &iocb, &ev) == 1, 3);
+		CHILD_CHECK(kaio_run1(&k, &iocb, &ev) == 1, 3);
 		CHILD_CHECK(ev.result == 4096, 4);
 		CHILD_CHECK(kaio_pattern_check(buf, 4096, 4096, 0) == -1, 5);
 		/* ".." cannot leave the chroot. */
 		kaio_iocb_init(&iocb, 2);
 		kaio_step_open(&iocb, AT_FDCWD, "/../../mnt/scratch/p_1", O_RDONLY, 0);
-		CHILD_CHECK(run1(&k, &iocb, &ev) == 1, 6);
+		CHILD_CHECK(kaio_run1(&k, &iocb, &ev) == 1, 6);
 		CHILD_CHECK(ev.result == -ENOENT, 7);
 		/* Relative: from the working directory (/tmp in the chroot). */
 		kaio_iocb_init(&iocb, 3);
 		kaio_step_open(&iocb, AT_FDCWD, "../p_4097", O_RDONLY, 0);
 		kaio_step_read(&iocb, buf, 4096, 1);
-		CHILD_CHECK(run1(&k, &iocb, &ev) == 1, 8);
+		CHILD_CHECK(kaio_run1(&k, &iocb, &ev) == 1, 8);
 		CHILD_CHECK(ev.result == 4096, 9);
 		CHILD_CHECK(kaio_pattern_check(buf, 4096, 4097, 1) == -1, 10);
 		kaio_close(&k);

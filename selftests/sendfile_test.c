@@ -22,21 +22,11 @@
 #include "kselftest_harness.h"
 #include "kaio_test.h"
 #include "kaio.h"
+#include "kaio_util.h"
 
 #define S(name) KAIO_SCRATCH "/" name
 #define SEC 1000000000ll
 
-static void drop_caches(const char *what)
-{
-	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
-
-	sync();
-	if (fd >= 0) {
-		if (write(fd, what, strlen(what)) < 0)
-			perror("drop_caches");
-		close(fd);
-	}
-}
 
 static int write_file(const char *path, const char *val)
 {
@@ -135,10 +125,6 @@ static void *rx_run(void *arg)
 	return NULL;
 }
 
-static int wait_one(struct kaio_ctx *ctx, struct kaio_event *ev)
-{
-	return kaio_wait(ctx, ev, 1, 1, 300 * SEC);
-}
 
 /* Number of resident pages of @path (mincore). */
 static long resident(const char *path)
@@ -201,7 +187,7 @@ static int64_t xfer(struct __test_metadata *_metadata, struct kaio_ctx *k,
 	iocb.steps[1].op_flags = x->flags;
 	iocb.steps[1].arg = x->window;
 	kaio_step_close(&iocb);
-	if (kaio_submit(k, &iocb, 1) != 1 || wait_one(k, &ev) != 1)
+	if (kaio_submit(k, &iocb, 1) != 1 || kaio_wait_one(k, &ev) != 1)
 		return -1001;
 	close(tx);
 	pthread_join(t, NULL);
@@ -248,7 +234,7 @@ TEST_F(sf, sizes_tcp_cold_and_hot)
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		struct xfer x = { files[i].path, files[i].seed, files[i].size, 0, 0, TCP };
 
-		drop_caches("3");
+		kaio_drop_caches("3");
 		EXPECT_EQ(files[i].size, xfer(_metadata, &self->k, &x));
 		EXPECT_EQ(files[i].size, xfer(_metadata, &self->k, &x));
 	}
@@ -265,7 +251,7 @@ TEST_F(sf, offsets_and_lengths)
 			struct xfer x = { S("p_1m3"), 3, (1 << 20) + 3, offs[i], lens[j], TCP };
 
 			if (j == 2)
-				drop_caches("1");
+				kaio_drop_caches("1");
 			xfer(_metadata, &self->k, &x);
 		}
 	}
@@ -279,7 +265,7 @@ TEST_F(sf, unix_and_pipe)
 			struct xfer x = { S("p_1m3"), 3, (1 << 20) + 3, 4095, 0, kind, 0,
 					  w == 0 ? 0 : w == 1 ? 1 : 7 };
 
-			drop_caches("1");
+			kaio_drop_caches("1");
 			EXPECT_EQ((1 << 20) + 3 - 4095, xfer(_metadata, &self->k, &x));
 			EXPECT_EQ((1 << 20) + 3 - 4095, xfer(_metadata, &self->k, &x));
 		}
@@ -303,7 +289,7 @@ TEST_F(sf, to_regular_file)
 	kaio_step_open(&iocb, AT_FDCWD, S("p_1m3"), O_RDONLY, 0);
 	kaio_step_sendfile(&iocb, out, 3, 1 << 20);
 	ASSERT_EQ(1, kaio_submit(&self->k, &iocb, 1));
-	ASSERT_EQ(1, wait_one(&self->k, &ev));
+	ASSERT_EQ(1, kaio_wait_one(&self->k, &ev));
 	EXPECT_EQ(1 << 20, ev.result);
 	EXPECT_EQ(1 << 20, pread(out, buf, 1 << 20, 0));
 	EXPECT_EQ(-1, kaio_pattern_check(buf, 1 << 20, 3, 3));
@@ -322,7 +308,7 @@ TEST_F(sf, nocache_keeps_cache_cold)
 
 		long before;
 
-		drop_caches("1");
+		kaio_drop_caches("1");
 		/*
 		 * Pages still referenced elsewhere (say, by a socket of an
 		 * earlier test) survive drop_caches: NOCACHE must add none.
@@ -363,7 +349,7 @@ TEST_F(sf, backpressure_slow_receiver)
 	kaio_step_fd(&iocb, open(S("p_1m3"), O_RDONLY));
 	kaio_step_sendfile(&iocb, tx, 0, 0);
 	ASSERT_EQ(1, kaio_submit(&self->k, &iocb, 1));
-	ASSERT_EQ(1, wait_one(&self->k, &ev));
+	ASSERT_EQ(1, kaio_wait_one(&self->k, &ev));
 	close(tx);
 	pthread_join(t, NULL);
 	close(r.fd);
@@ -395,7 +381,7 @@ TEST_F(sf, receiver_closes_early)
 		ASSERT_EQ(1, kaio_submit(&self->k, &iocb, 1));
 		pthread_join(t, NULL);
 		close(r.fd);
-		ASSERT_EQ(1, wait_one(&self->k, &ev));
+		ASSERT_EQ(1, kaio_wait_one(&self->k, &ev));
 		close(tx);
 		EXPECT_EQ(1, ev.step) TH_LOG("kind %d", kind);
 		EXPECT_TRUE(ev.result == -EPIPE || ev.result == -ECONNRESET)
@@ -435,7 +421,7 @@ TEST_F(sf, truncate_during_transfer)
 	ASSERT_GT(1 << 20, kaio_stat("bytes_sent") - sent0);
 	ASSERT_EQ(0, ftruncate(fd, 1 << 20));
 	/* ...so the transfer ends exactly at the new end of file. */
-	ASSERT_EQ(1, wait_one(&self->k, &ev));
+	ASSERT_EQ(1, kaio_wait_one(&self->k, &ev));
 	close(tx);
 	pthread_join(t, NULL);
 	close(r.fd);
@@ -465,7 +451,7 @@ TEST_F(sf, cancel_during_transfer)
 	ASSERT_EQ(1, kaio_submit(&self->k, &iocb, 1));
 	usleep(200000);
 	ASSERT_EQ(0, kaio_cancel(&self->k, 5));
-	ASSERT_EQ(1, wait_one(&self->k, &ev));
+	ASSERT_EQ(1, kaio_wait_one(&self->k, &ev));
 	close(tx);
 	pthread_join(t, NULL);
 	close(r.fd);
@@ -491,7 +477,7 @@ TEST_F(sf, thousand_compound_to_64_sockets)
 
 	memset(want, 0, sizeof(want));
 	memset(r, 0, sizeof(r));
-	drop_caches("1");
+	kaio_drop_caches("1");
 	for (int s = 0; s < SOCKS; s++) {
 		ASSERT_EQ(0, make_pair(TCP, &tx[s], &r[s].fd, 0));
 		r[s].seed = ~0u;
@@ -549,7 +535,7 @@ TEST_F(sf, stats_cold_64m)
 	pthread_t t[N];
 	int tx[N];
 
-	drop_caches("1");
+	kaio_drop_caches("1");
 	EXPECT_EQ(64 << 20, xfer(_metadata, &self->k, &x));
 	TH_LOG("cold 64 MiB: sendfile_irq_completions +%lld, chunks from disk +%lld, "
 	       "from cache +%lld, parked_reads +%lld, worker_disk_waits +%lld",
@@ -558,7 +544,7 @@ TEST_F(sf, stats_cold_64m)
 	       kaio_stat("sendfile_chunks_cached") - cached,
 	       kaio_stat("parked_reads") - parked,
 	       kaio_stat("worker_disk_waits") - waits);
-	drop_caches("1");
+	kaio_drop_caches("1");
 	memset(r, 0, sizeof(r));
 	for (int i = 0; i < N; i++) {
 		ASSERT_EQ(0, make_pair(TCP, &tx[i], &r[i].fd, 0));
@@ -602,7 +588,7 @@ TEST_F(sf, injected_io_error)
 	snprintf(p, sizeof(p), "%s/probability", fmr);
 	if (access(p, W_OK))
 		SKIP(return, "no fail_make_request");
-	drop_caches("1");
+	kaio_drop_caches("1");
 	ASSERT_EQ(0, make_pair(TCP, &tx, &r.fd, 0));
 	pthread_create(&t, NULL, rx_run, &r);
 	snprintf(p, sizeof(p), "%s/verbose", fmr);
@@ -616,7 +602,7 @@ TEST_F(sf, injected_io_error)
 	kaio_step_fd(&iocb, fd);
 	kaio_step_sendfile(&iocb, tx, 32 << 20, 0);
 	ASSERT_EQ(1, kaio_submit(&self->k, &iocb, 1));
-	ASSERT_EQ(1, wait_one(&self->k, &ev));
+	ASSERT_EQ(1, kaio_wait_one(&self->k, &ev));
 	ASSERT_EQ(0, write_file("/sys/block/vda/make-it-fail", "0"));
 	ASSERT_EQ(0, write_file(p, "0"));
 	close(tx);
@@ -633,7 +619,7 @@ TEST_F(sf, injected_io_error)
 	iocb.steps[1].fd = tx;
 	iocb.steps[1].op_flags = KAIO_SENDFILE_NOCACHE;
 	ASSERT_EQ(1, kaio_submit(&self->k, &iocb, 1));
-	ASSERT_EQ(1, wait_one(&self->k, &ev));
+	ASSERT_EQ(1, kaio_wait_one(&self->k, &ev));
 	ASSERT_EQ(0, write_file("/sys/block/vda/make-it-fail", "0"));
 	ASSERT_EQ(0, write_file(p, "0"));
 	close(tx);
