@@ -16,13 +16,17 @@ use crate::{
     stats::{self, Stat},
     uapi::{self, Event},
 };
-use core::mem::size_of;
+use core::{
+    mem::size_of,
+    sync::atomic::{AtomicPtr, Ordering},
+};
 use kernel::{
     bindings, new_condvar, new_mutex, new_spinlock,
     prelude::*,
     sync::{Arc, CondVar, CondVarTimeoutResult, Mutex, SpinLock},
     types::Opaque,
     uaccess::UserSlice,
+    workqueue::{impl_has_work, new_work, Work, WorkItem},
 };
 
 /// Everything the context's spinlock protects.
@@ -84,6 +88,24 @@ pub(crate) struct Context {
     /// Wait queue for poll/epoll.
     #[pin]
     pollq: Opaque<bindings::wait_queue_head>,
+    /// Requests ready to run: a lock-free stack (pushed from any context,
+    /// interrupts included), drained by `work`.
+    ready: AtomicPtr<Request>,
+    /// Runs every ready request of the context, one after the other.
+    #[pin]
+    work: Work<Context>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Context { self.work }
+}
+
+impl WorkItem for Context {
+    type Pointer = Arc<Context>;
+
+    fn run(ctx: Arc<Context>) {
+        ctx.drain();
+    }
 }
 
 // SAFETY: The wait queue head is only used through the kernel's
@@ -111,6 +133,8 @@ impl Context {
                 }, "kaio_ctx_inner"),
                 events <- new_condvar!("kaio_ctx_events"),
                 reap <- new_mutex!((), "kaio_ctx_reap"),
+                ready: AtomicPtr::new(core::ptr::null_mut()),
+                work <- new_work!("kaio_ctx_work"),
                 pollq <- Opaque::ffi_init(|slot| {
                     // SAFETY: `slot` is valid for writes and pinned.
                     unsafe { shim::init_waitqueue_head(slot) }
@@ -121,6 +145,55 @@ impl Context {
         stats::add(Stat::ContextsOpened, 1);
         stats::add(Stat::ContextsLive, 1);
         Ok(ctx)
+    }
+
+    /// Pushes `req` (not on the stack: the caller set its `queued` flag)
+    /// and makes sure the drain work item runs.
+    pub(crate) fn push_ready(self: Arc<Self>, req: Arc<Request>) {
+        let raw = Arc::into_raw(req).cast_mut();
+        let mut head = self.ready.load(Ordering::Acquire);
+        loop {
+            // SAFETY: `raw` is our reference, not yet visible to others.
+            unsafe { (*raw).set_next(head) };
+            match self
+                .ready
+                .compare_exchange_weak(head, raw, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(h) => head = h,
+            }
+        }
+        // Already queued: the pending run will find the request. The
+        // request holds the context, so this is never its last reference.
+        let _ = shim::workqueue().enqueue(self);
+    }
+
+    /// The drain loop: runs ready requests, oldest first, until none is
+    /// left. One worker wake-up serves every request that became ready.
+    fn drain(&self) {
+        loop {
+            let mut list = self.ready.swap(core::ptr::null_mut(), Ordering::AcqRel);
+            if list.is_null() {
+                return;
+            }
+            // The stack is newest first: reverse it.
+            let mut fifo: *mut Request = core::ptr::null_mut();
+            while !list.is_null() {
+                // SAFETY: Each entry is a reference pushed by `push_ready`,
+                // owned by the stack until taken here.
+                let next = unsafe { (*list).next() };
+                // SAFETY: As above.
+                unsafe { (*list).set_next(fifo) };
+                fifo = list;
+                list = next;
+            }
+            while !fifo.is_null() {
+                // SAFETY: We own the reference the stack held.
+                let req = unsafe { Arc::from_raw(fifo) };
+                fifo = req.dequeued();
+                Request::run(&req);
+            }
+        }
     }
 
     /// `EINVAL` unless called by the process that opened the context (as

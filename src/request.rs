@@ -23,19 +23,18 @@ use crate::{
     iocb::Chain,
     limits::{Charge, InflightSlot},
     opdef::Op,
-    shim::{self, Cred, FileRef, Sf, TaskRef, WaitQ},
+    shim::{Cred, FileRef, Sf, TaskRef, WaitQ},
     stats::{self, Stat},
     uapi::{self, Event},
 };
 use core::{
     ffi::c_void,
-    sync::atomic::{AtomicBool, AtomicU32, Ordering},
+    sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering},
 };
 use kernel::{
     bindings, new_mutex,
     prelude::*,
     sync::{Arc, Mutex},
-    workqueue::{self, impl_has_work, new_work, Work, WorkItem},
 };
 
 const RUNNING: u32 = 0;
@@ -199,20 +198,12 @@ pub(crate) struct Request {
     sf: Option<Sf>,
     _charge: Charge,
     _inflight: InflightSlot,
-    #[pin]
-    work: Work<Request>,
+    /// Link in its context's ready stack (see [`make_ready`]).
+    next: AtomicPtr<Request>,
+    /// On the ready stack, or about to be.
+    queued: AtomicBool,
     #[pin]
     exec: Mutex<Exec>,
-}
-
-impl_has_work! {
-    impl HasWork<Self> for Request { self.work }
-}
-
-/// Kaio's workqueue (created by the shim at load, destroyed at unload
-/// after it has drained).
-fn queue() -> &'static workqueue::Queue {
-    shim::workqueue()
 }
 
 impl Request {
@@ -242,7 +233,8 @@ impl Request {
                 sf,
                 _charge: charge,
                 _inflight: inflight,
-                work <- new_work!("kaio_request"),
+                next: AtomicPtr::new(core::ptr::null_mut()),
+                queued: AtomicBool::new(false),
                 exec <- new_mutex!(Exec {
                     ops: chain.ops,
                     cur: 0,
@@ -270,15 +262,47 @@ impl Request {
 
     /// Queues the request's first run.
     pub(crate) fn start(this: Arc<Self>) {
-        let _ = queue().enqueue(this);
+        make_ready(this);
+    }
+
+    /// Takes the request off its context's ready stack (the drain loop).
+    pub(crate) fn dequeued(&self) -> *mut Request {
+        self.queued.store(false, Ordering::Release);
+        self.next.swap(core::ptr::null_mut(), Ordering::Relaxed)
+    }
+
+    /// Sets the ready-stack link (the push in [`make_ready`]).
+    pub(crate) fn set_next(&self, next: *mut Request) {
+        self.next.store(next, Ordering::Relaxed);
+    }
+
+    /// The ready-stack link.
+    pub(crate) fn next(&self) -> *mut Request {
+        self.next.load(Ordering::Relaxed)
+    }
+
+    /// One run of the state machine (from the context's drain loop).
+    pub(crate) fn run(this: &Arc<Self>) {
+        this.run_once();
     }
 
     /// Asks the request to stop; true if this call did (it will complete
     /// with ECANCELED), false if it was already cancelled or done.
     pub(crate) fn cancel(&self) -> bool {
-        self.state
+        if self
+            .state
             .compare_exchange(RUNNING, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+            .is_err()
+        {
+            return false;
+        }
+        // Parked on a full socket or pipe, the request might never be woken:
+        // take it off the wait queue and run it, so it sees the cancel.
+        if let Some(data) = self.sf.as_ref().and_then(Sf::disarm) {
+            // SAFETY: Taking the armed state gave us its reference.
+            make_ready(unsafe { Arc::from_raw(data.as_ptr() as *const Request) });
+        }
+        true
     }
 
     fn is_cancelled(&self) -> bool {
@@ -499,12 +523,18 @@ fn ecanceled() -> Error {
     Error::from_errno(-(bindings::ECANCELED as i32))
 }
 
-impl WorkItem for Request {
-    type Pointer = Arc<Request>;
-
-    fn run(this: Arc<Request>) {
-        this.run_once();
+/// Makes a request ready to run: pushes it on its context's ready stack
+/// and queues the context's work item, which runs every ready request of
+/// the context in one go (one worker wake-up for many requests). Safe in
+/// any context, hard interrupts included: a lock-free push and
+/// `queue_work`. A request already on the stack is not pushed twice; its
+/// pending run sees the latest state.
+pub(crate) fn make_ready(req: Arc<Request>) {
+    if req.queued.swap(true, Ordering::AcqRel) {
+        return;
     }
+    let ctx = req.ctx.clone();
+    ctx.push_ready(req);
 }
 
 /// Wake-up of a parked READ, from the shim's folio wait callback in the
@@ -524,8 +554,7 @@ pub(crate) unsafe extern "C" fn kaio_rust_read_wake(data: *mut c_void, in_irq: b
             stats::add(Stat::SendfileIrqCompletions, 1);
         }
     }
-    // Already queued means a run is pending anyway.
-    let _ = queue().enqueue(req);
+    make_ready(req);
 }
 
 /// Wake-up of a parked SENDFILE: its direct read completed (bio end_io,
@@ -542,7 +571,7 @@ pub(crate) unsafe extern "C" fn kaio_rust_sf_wake(data: *mut c_void, in_irq: boo
         stats::add(Stat::IrqCompletions, 1);
         stats::add(Stat::SendfileIrqCompletions, 1);
     }
-    let _ = queue().enqueue(req);
+    make_ready(req);
 }
 
 /// The submitting task's side of KEEP: runs in that task (task_work).
