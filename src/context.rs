@@ -88,25 +88,41 @@ pub(crate) struct Context {
     /// Wait queue for poll/epoll.
     #[pin]
     pollq: Opaque<bindings::wait_queue_head>,
-    /// Requests ready to run: a lock-free stack (pushed from any context,
-    /// interrupts included), drained by `work`.
-    ready: AtomicPtr<Request>,
-    /// Runs every ready request of the context, one after the other.
+    /// Requests ready to run, per lane: lock-free stacks (pushed from any
+    /// context, interrupts included), each drained by its lane's work item.
+    ready: [AtomicPtr<Request>; LANES],
+    /// A lane's work item runs every ready request of the lane in turn.
     #[pin]
-    work: Work<Context>,
+    work0: Work<Context, 0>,
+    #[pin]
+    work1: Work<Context, 1>,
+    #[pin]
+    work2: Work<Context, 2>,
+    #[pin]
+    work3: Work<Context, 3>,
 }
 
-impl_has_work! {
-    impl HasWork<Self> for Context { self.work }
+/// Lanes per context: a request always runs in lane `slot % LANES`, so it
+/// never runs twice at once, while the requests of one context spread over
+/// up to `LANES` workers (CPUs).
+pub(crate) const LANES: usize = 4;
+
+macro_rules! lanes {
+    ($($id:literal => $field:ident),*) => {
+        impl_has_work! {
+            $(impl HasWork<Self, $id> for Context { self.$field })*
+        }
+        $(impl WorkItem<$id> for Context {
+            type Pointer = Arc<Context>;
+
+            fn run(ctx: Arc<Context>) {
+                ctx.drain($id);
+            }
+        })*
+    };
 }
 
-impl WorkItem for Context {
-    type Pointer = Arc<Context>;
-
-    fn run(ctx: Arc<Context>) {
-        ctx.drain();
-    }
-}
+lanes!(0 => work0, 1 => work1, 2 => work2, 3 => work3);
 
 // SAFETY: The wait queue head is only used through the kernel's
 // thread-safe wait queue functions.
@@ -133,8 +149,11 @@ impl Context {
                 }, "kaio_ctx_inner"),
                 events <- new_condvar!("kaio_ctx_events"),
                 reap <- new_mutex!((), "kaio_ctx_reap"),
-                ready: AtomicPtr::new(core::ptr::null_mut()),
-                work <- new_work!("kaio_ctx_work"),
+                ready: [const { AtomicPtr::new(core::ptr::null_mut()) }; LANES],
+                work0 <- new_work!("kaio_ctx_work0"),
+                work1 <- new_work!("kaio_ctx_work1"),
+                work2 <- new_work!("kaio_ctx_work2"),
+                work3 <- new_work!("kaio_ctx_work3"),
                 pollq <- Opaque::ffi_init(|slot| {
                     // SAFETY: `slot` is valid for writes and pinned.
                     unsafe { shim::init_waitqueue_head(slot) }
@@ -147,32 +166,42 @@ impl Context {
         Ok(ctx)
     }
 
-    /// Pushes `req` (not on the stack: the caller set its `queued` flag)
-    /// and makes sure the drain work item runs.
+    /// Pushes `req` (not on a stack: the caller set its `queued` flag) on
+    /// its lane and makes sure the lane's work item runs.
     pub(crate) fn push_ready(self: Arc<Self>, req: Arc<Request>) {
+        let lane = req.lane();
         let raw = Arc::into_raw(req).cast_mut();
-        let mut head = self.ready.load(Ordering::Acquire);
+        let mut head = self.ready[lane].load(Ordering::Acquire);
         loop {
             // SAFETY: `raw` is our reference, not yet visible to others.
             unsafe { (*raw).set_next(head) };
-            match self
-                .ready
-                .compare_exchange_weak(head, raw, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match self.ready[lane].compare_exchange_weak(
+                head,
+                raw,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => break,
                 Err(h) => head = h,
             }
         }
         // Already queued: the pending run will find the request. The
         // request holds the context, so this is never its last reference.
-        let _ = shim::workqueue().enqueue(self);
+        let q = shim::workqueue();
+        let _ = match lane {
+            0 => q.enqueue::<_, 0>(self),
+            1 => q.enqueue::<_, 1>(self),
+            2 => q.enqueue::<_, 2>(self),
+            _ => q.enqueue::<_, 3>(self),
+        };
     }
 
-    /// The drain loop: runs ready requests, oldest first, until none is
-    /// left. One worker wake-up serves every request that became ready.
-    fn drain(&self) {
+    /// A lane's drain loop: runs its ready requests, oldest first, until
+    /// none is left. One worker wake-up serves every request that became
+    /// ready in the lane.
+    fn drain(&self, lane: usize) {
         loop {
-            let mut list = self.ready.swap(core::ptr::null_mut(), Ordering::AcqRel);
+            let mut list = self.ready[lane].swap(core::ptr::null_mut(), Ordering::AcqRel);
             if list.is_null() {
                 return;
             }

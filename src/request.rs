@@ -265,6 +265,11 @@ impl Request {
         make_ready(this);
     }
 
+    /// The context lane the request runs in.
+    pub(crate) fn lane(&self) -> usize {
+        self.slot.load(Ordering::Relaxed) as usize % crate::context::LANES
+    }
+
     /// Takes the request off its context's ready stack (the drain loop).
     pub(crate) fn dequeued(&self) -> *mut Request {
         self.queued.store(false, Ordering::Release);
