@@ -17,6 +17,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -424,6 +425,38 @@ TEST_F(ctx, getevents_rules)
 	EXPECT_EQ(-1, ioctl(self->k.fd, KAIO_IOC_CANCEL, &c));
 	EXPECT_EQ(EINVAL, errno);
 	EXPECT_EQ(-ENOENT, kaio_cancel(&self->k, 12345));
+}
+
+static void on_alarm(int sig)
+{
+}
+
+/*
+ * GETEVENTS is interruptible: a signal with a handler (no SA_RESTART)
+ * ends the wait with EINTR, and the completion that arrives later is not
+ * lost.
+ */
+TEST_F(ctx, getevents_eintr_loses_nothing)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct itimerval it = { .it_value = { .tv_usec = 100000 } };
+	struct kaio_event ev;
+	struct kaio_iocb iocb;
+	char buf[16];
+	int fd = open(S("p_4096"), O_RDONLY);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
+	ASSERT_EQ(0, setitimer(ITIMER_REAL, &it, NULL));
+	EXPECT_EQ(-EINTR, kaio_wait(&self->k, &ev, 1, 1, -1));
+	kaio_iocb_init(&iocb, 42);
+	kaio_step_fd(&iocb, fd);
+	kaio_step_read(&iocb, buf, sizeof(buf), 0);
+	ASSERT_EQ(1, kaio_submit(&self->k, &iocb, 1));
+	ASSERT_EQ(1, kaio_wait_one(&self->k, &ev));
+	EXPECT_EQ(42, ev.user_data);
+	EXPECT_EQ(16, ev.result);
+	close(fd);
 }
 
 /* The ring refuses submissions (EAGAIN) before a completion could be lost. */
