@@ -63,9 +63,8 @@ impl Ring {
 
     /// The header word at byte offset `off`.
     fn field(&self, off: usize) -> &AtomicU32 {
-        // SAFETY: `off` is one of the aligned header offsets, inside the
-        // allocation. Userspace may write the word concurrently, which
-        // atomic accesses tolerate.
+        // SAFETY: `off` is an aligned header offset inside the allocation;
+        // userspace may write the word concurrently, which atomics tolerate.
         unsafe { AtomicU32::from_ptr(self.mem.as_ptr().add(off).cast()) }
     }
 

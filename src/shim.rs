@@ -161,9 +161,8 @@ impl Drop for MiscDevice {
 /// kaio's workqueue, created with the device and destroyed (drained) at
 /// module exit.
 pub(crate) fn workqueue() -> &'static Queue {
-    // SAFETY: The shim creates the workqueue before registering the device
-    // and destroys it only at module exit, after every context (and so
-    // every request) is gone; no caller outlives that.
+    // SAFETY: Created before the device is registered, destroyed at module
+    // exit after every context and request is gone; no caller outlives it.
     unsafe { Queue::from_raw(ffi::kaio_shim_workqueue()) }
 }
 
@@ -548,9 +547,8 @@ impl FileRef {
         let (wq, data) = wq.map_or((core::ptr::null_mut(), core::ptr::null_mut()), |(w, d)| {
             (w.0.as_ptr(), d)
         });
-        // SAFETY: The file is valid; `wq` (if any) lives until its wake
-        // callback ran (the caller's duty, see `WaitQ`); the shim checks
-        // the user range.
+        // SAFETY: The file is valid; `wq` lives until its wake callback ran
+        // (the caller's duty, see `WaitQ`); the shim checks the user range.
         unsafe { ffi::kaio_shim_read(self.0.as_ptr(), pos, buf, len, wq, data) }
     }
 
