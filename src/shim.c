@@ -35,9 +35,9 @@
 
 #include "kaio_shim.h"
 
-static unsigned int sendfile_window = 64;
+static unsigned int sendfile_window = 256;
 module_param(sendfile_window, uint, 0644);
-MODULE_PARM_DESC(sendfile_window, "Default SENDFILE window in pages (1..1024)");
+MODULE_PARM_DESC(sendfile_window, "Default SENDFILE window in pages (1..1024, default 256: 1 MiB)");
 
 static unsigned int max_ring_entries = 65536;
 module_param(max_ring_entries, uint, 0644);
