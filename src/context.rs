@@ -220,7 +220,7 @@ impl Context {
                 // SAFETY: We own the reference the stack held.
                 let req = unsafe { Arc::from_raw(fifo) };
                 fifo = req.dequeued();
-                Request::run(&req);
+                req.run();
             }
         }
     }
@@ -403,7 +403,7 @@ impl Context {
                     let inner = self.inner.lock();
                     let ring = inner.ring.as_ref().ok_or(EINVAL)?;
                     let want = (max - got).min(buf.len());
-                    (ring.head_now(), ring.peek(&mut buf[..want]))
+                    (ring.head(), ring.peek(&mut buf[..want]))
                 };
                 if n == 0 {
                     break;

@@ -286,11 +286,6 @@ impl Request {
         self.next.load(Ordering::Relaxed)
     }
 
-    /// One run of the state machine (from the context's drain loop).
-    pub(crate) fn run(this: &Arc<Self>) {
-        this.run_once();
-    }
-
     /// Asks the request to stop; true if this call did (it will complete
     /// with ECANCELED), false if it was already cancelled or done.
     pub(crate) fn cancel(&self) -> bool {
@@ -372,8 +367,8 @@ impl Request {
         }
     }
 
-    /// One run of the state machine in a worker.
-    fn run_once(self: &Arc<Self>) {
+    /// One run of the state machine, from its lane's drain loop.
+    pub(crate) fn run(self: &Arc<Self>) {
         stats::add(Stat::WorkerRuns, 1);
         let mut ex = self.exec.lock();
         if ex.finished {
@@ -542,16 +537,11 @@ pub(crate) fn make_ready(req: Arc<Request>) {
     ctx.push_ready(req);
 }
 
-/// Wake-up of a parked READ, from the shim's folio wait callback in the
-/// block layer's completion path (hard or soft interrupt, IRQs off): only
-/// queue the request; the worker does the rest.
-///
-/// # Safety
-///
-/// `data` is the reference that [`Io::read_nowait`] leaked when arming.
-#[no_mangle]
-pub(crate) unsafe extern "C" fn kaio_rust_read_wake(data: *mut c_void, in_irq: bool) {
-    // SAFETY: Per the safety contract we now own this reference.
+/// Hands a parked request back: the reference it lent to a wake-up source,
+/// now owned by the caller, is pushed on its lane's ready stack.
+fn wake(data: *mut c_void, in_irq: bool) {
+    // SAFETY: The callers' contracts: `data` is a lent reference that the
+    // wake-up source passed back exactly once.
     let req = unsafe { Arc::from_raw(data as *const Request) };
     if in_irq {
         stats::add(Stat::IrqCompletions, 1);
@@ -562,6 +552,18 @@ pub(crate) unsafe extern "C" fn kaio_rust_read_wake(data: *mut c_void, in_irq: b
     make_ready(req);
 }
 
+/// Wake-up of a parked READ or SENDFILE fill, from the shim's folio wait
+/// callback in the block layer's completion path (hard or soft interrupt,
+/// IRQs off): only queue the request; the worker does the rest.
+///
+/// # Safety
+///
+/// `data` is the reference that [`Io`] lent when arming the wait entry.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn kaio_rust_read_wake(data: *mut c_void, in_irq: bool) {
+    wake(data, in_irq);
+}
+
 /// Wake-up of a parked SENDFILE: its direct read completed (bio end_io,
 /// interrupt context) or its output became writable (often softirq).
 ///
@@ -570,13 +572,7 @@ pub(crate) unsafe extern "C" fn kaio_rust_read_wake(data: *mut c_void, in_irq: b
 /// `data` is the reference lent with [`Io::dio`] or [`Io::park_out`].
 #[no_mangle]
 pub(crate) unsafe extern "C" fn kaio_rust_sf_wake(data: *mut c_void, in_irq: bool) {
-    // SAFETY: Per the safety contract we now own this reference.
-    let req = unsafe { Arc::from_raw(data as *const Request) };
-    if in_irq {
-        stats::add(Stat::IrqCompletions, 1);
-        stats::add(Stat::SendfileIrqCompletions, 1);
-    }
-    make_ready(req);
+    wake(data, in_irq);
 }
 
 /// The submitting task's side of KEEP: runs in that task (task_work).

@@ -82,7 +82,7 @@ impl Ring {
 
     /// The consumer's `head`, with acquire ordering (pairs with the
     /// consumer's release store after it read the events).
-    fn head(&self) -> u32 {
+    pub(crate) fn head(&self) -> u32 {
         self.field(uapi::RING_HEAD).load(Ordering::Acquire)
     }
 
@@ -136,10 +136,5 @@ impl Ring {
                 Ordering::Relaxed,
             )
             .is_ok()
-    }
-
-    /// The current `head`, for [`Ring::consume`].
-    pub(crate) fn head_now(&self) -> u32 {
-        self.head()
     }
 }
