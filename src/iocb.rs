@@ -55,8 +55,8 @@ pub(crate) fn prep(addr: usize) -> Result<Chain> {
             return Err(EINVAL);
         }
         let op = (def.prep)(&s, &mut p)?;
-        if let Op::Open(_) = op {
-            bytes += kernel::bindings::PATH_MAX as usize;
+        if let Op::Open(o) = &op {
+            bytes += o.path_bytes();
         }
         ops.push(op, GFP_KERNEL_ACCOUNT)?;
     }

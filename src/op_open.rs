@@ -61,6 +61,11 @@ pub(crate) fn prep_fd(s: &uapi::Step, p: &mut Prep) -> Result<Op> {
 }
 
 impl Open {
+    /// Bytes held for the path.
+    pub(crate) fn path_bytes(&self) -> usize {
+        self.name.capacity()
+    }
+
     /// Looks the path up and opens it, in a worker with the submitter's
     /// credentials.
     pub(crate) fn issue(&mut self, io: &mut Io<'_>) -> Outcome {

@@ -156,9 +156,11 @@ impl Sendfile {
         if self.nocache {
             return self.issue_nocache(io, pos, want);
         }
-        // Keep one window of readahead in flight beyond this one.
+        // Once the first window is out, keep one window of readahead in
+        // flight beyond this one (a file smaller than a window never needs
+        // it: reading its first window already read ahead).
         let ahead = pos + self.window as i64;
-        if self.prefetched < ahead + self.window as i64 {
+        if self.done > 0 && self.prefetched < ahead + self.window as i64 {
             let from = self.prefetched.max(ahead);
             inf.prefetch(from, self.window as usize);
             self.prefetched = from + self.window as i64;

@@ -801,26 +801,38 @@ impl Drop for EventFd {
 }
 
 /// Copies a NUL-terminated user string of at most `max - 1` bytes, with its
-/// NUL; `ENAMETOOLONG` if longer, `EFAULT` if unreadable.
+/// NUL; `ENAMETOOLONG` if longer, `EFAULT` if unreadable. Short strings (the
+/// common case) get a short buffer: a first try copies at most 256 bytes.
 pub(crate) fn strncpy_from_user(addr: u64, max: usize) -> Result<KVec<u8>> {
-    let mut buf = KVec::with_capacity(max, GFP_KERNEL_ACCOUNT)?;
-    // SAFETY: `buf` has room for `max` bytes; the function checks the user
-    // address and writes at most `max` bytes.
+    match copy_user_string(addr, max.min(256))? {
+        Some(buf) => Ok(buf),
+        None if max > 256 => copy_user_string(addr, max)?
+            .ok_or(Error::from_errno(-(bindings::ENAMETOOLONG as c_int))),
+        None => Err(Error::from_errno(-(bindings::ENAMETOOLONG as c_int))),
+    }
+}
+
+/// One try of [`strncpy_from_user`] with a `cap`-byte buffer: `None` if the
+/// string (with its NUL) does not fit.
+fn copy_user_string(addr: u64, cap: usize) -> Result<Option<KVec<u8>>> {
+    let mut buf = KVec::with_capacity(cap, GFP_KERNEL_ACCOUNT)?;
+    // SAFETY: `buf` has room for `cap` bytes; the function checks the user
+    // address and writes at most `cap` bytes.
     let n = unsafe {
         bindings::strncpy_from_user(
             buf.as_mut_ptr() as *mut c_char,
             addr as *const c_char,
-            max as _,
+            cap as _,
         )
     };
     if n < 0 {
         return Err(Error::from_errno(n as c_int));
     }
     let n = n as usize;
-    if n >= max {
-        return Err(Error::from_errno(-(bindings::ENAMETOOLONG as c_int)));
+    if n >= cap {
+        return Ok(None);
     }
     // SAFETY: `strncpy_from_user` initialised `n` bytes plus the NUL.
     unsafe { buf.set_len(n + 1) };
-    Ok(buf)
+    Ok(Some(buf))
 }
