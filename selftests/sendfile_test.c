@@ -126,6 +126,22 @@ static void *rx_run(void *arg)
 }
 
 
+/* Connects a pair of @k and starts @r reading it; @tx is kaio's side. */
+static int rx_start(enum kind k, int *tx, struct rx *r, pthread_t *t, int sndbuf)
+{
+	if (make_pair(k, tx, &r->fd, sndbuf))
+		return -1;
+	return pthread_create(t, NULL, rx_run, r);
+}
+
+/* Closes kaio's side, waits for @r to read to the end, closes its side. */
+static void rx_finish(int tx, struct rx *r, pthread_t t)
+{
+	close(tx);
+	pthread_join(t, NULL);
+	close(r->fd);
+}
+
 /* Number of resident pages of @path (mincore). */
 static long resident(const char *path)
 {
@@ -343,16 +359,13 @@ TEST_F(sf, backpressure_slow_receiver)
 	pthread_t t;
 	int tx;
 
-	ASSERT_EQ(0, make_pair(TCP, &tx, &r.fd, 16384));
-	pthread_create(&t, NULL, rx_run, &r);
+	ASSERT_EQ(0, rx_start(TCP, &tx, &r, &t, 16384));
 	kaio_iocb_init(&iocb, 1);
 	kaio_step_fd(&iocb, open(S("p_1m3"), O_RDONLY));
 	kaio_step_sendfile(&iocb, tx, 0, 0);
 	ASSERT_EQ(1, kaio_submit(&self->k, &iocb, 1));
 	ASSERT_EQ(1, kaio_wait_one(&self->k, &ev));
-	close(tx);
-	pthread_join(t, NULL);
-	close(r.fd);
+	rx_finish(tx, &r, t);
 	close(iocb.steps[0].fd);
 	EXPECT_EQ((1 << 20) + 3, ev.result);
 	EXPECT_EQ((1 << 20) + 3, r.got);
@@ -372,8 +385,7 @@ TEST_F(sf, receiver_closes_early)
 		int tx;
 
 		signal(SIGPIPE, SIG_DFL);
-		ASSERT_EQ(0, make_pair(kind, &tx, &r.fd, 0));
-		pthread_create(&t, NULL, rx_run, &r);
+		ASSERT_EQ(0, rx_start(kind, &tx, &r, &t, 0));
 		kaio_iocb_init(&iocb, 1);
 		kaio_step_open(&iocb, AT_FDCWD, S("p_64m"), O_RDONLY, 0);
 		kaio_step_sendfile(&iocb, tx, 0, 0);
@@ -409,8 +421,7 @@ TEST_F(sf, truncate_during_transfer)
 	for (size_t i = 0; i < 8 << 20; i++)
 		buf[i] = kaio_pattern(64, i);
 	ASSERT_EQ(8 << 20, pwrite(fd, buf, 8 << 20, 0));
-	ASSERT_EQ(0, make_pair(TCP, &tx, &r.fd, 16384));
-	pthread_create(&t, NULL, rx_run, &r);
+	ASSERT_EQ(0, rx_start(TCP, &tx, &r, &t, 16384));
 	kaio_iocb_init(&iocb, 1);
 	kaio_step_fd(&iocb, fd);
 	kaio_step_sendfile(&iocb, tx, 0, 8 << 20);
@@ -422,9 +433,7 @@ TEST_F(sf, truncate_during_transfer)
 	ASSERT_EQ(0, ftruncate(fd, 1 << 20));
 	/* ...so the transfer ends exactly at the new end of file. */
 	ASSERT_EQ(1, kaio_wait_one(&self->k, &ev));
-	close(tx);
-	pthread_join(t, NULL);
-	close(r.fd);
+	rx_finish(tx, &r, t);
 	EXPECT_EQ(1, ev.step);
 	EXPECT_EQ(1 << 20, ev.result);
 	EXPECT_EQ(1 << 20, r.got);
@@ -442,8 +451,7 @@ TEST_F(sf, cancel_during_transfer)
 	pthread_t t;
 	int tx;
 
-	ASSERT_EQ(0, make_pair(TCP, &tx, &r.fd, 16384));
-	pthread_create(&t, NULL, rx_run, &r);
+	ASSERT_EQ(0, rx_start(TCP, &tx, &r, &t, 16384));
 	kaio_iocb_init(&iocb, 5);
 	kaio_step_open(&iocb, AT_FDCWD, S("p_64m"), O_RDONLY, 0);
 	kaio_step_sendfile(&iocb, tx, 0, 0);
@@ -452,9 +460,7 @@ TEST_F(sf, cancel_during_transfer)
 	usleep(200000);
 	ASSERT_EQ(0, kaio_cancel(&self->k, 5));
 	ASSERT_EQ(1, kaio_wait_one(&self->k, &ev));
-	close(tx);
-	pthread_join(t, NULL);
-	close(r.fd);
+	rx_finish(tx, &r, t);
 	EXPECT_EQ(-ECANCELED, ev.result);
 	EXPECT_EQ(KAIO_EV_CANCELED, ev.flags);
 	EXPECT_EQ(1, ev.step);
@@ -589,8 +595,7 @@ TEST_F(sf, injected_io_error)
 	if (access(p, W_OK))
 		SKIP(return, "no fail_make_request");
 	kaio_drop_caches("1");
-	ASSERT_EQ(0, make_pair(TCP, &tx, &r.fd, 0));
-	pthread_create(&t, NULL, rx_run, &r);
+	ASSERT_EQ(0, rx_start(TCP, &tx, &r, &t, 0));
 	snprintf(p, sizeof(p), "%s/verbose", fmr);
 	ASSERT_EQ(0, write_file(p, "0"));
 	snprintf(p, sizeof(p), "%s/times", fmr);
@@ -605,15 +610,12 @@ TEST_F(sf, injected_io_error)
 	ASSERT_EQ(1, kaio_wait_one(&self->k, &ev));
 	ASSERT_EQ(0, write_file("/sys/block/vda/make-it-fail", "0"));
 	ASSERT_EQ(0, write_file(p, "0"));
-	close(tx);
-	pthread_join(t, NULL);
-	close(r.fd);
+	rx_finish(tx, &r, t);
 	EXPECT_EQ(1, ev.step);
 	EXPECT_EQ(-EIO, ev.result);
 	EXPECT_EQ(-1, r.bad);
 	/* Same with NOCACHE (direct reads). */
-	ASSERT_EQ(0, make_pair(TCP, &tx, &r.fd, 0));
-	pthread_create(&t, NULL, rx_run, &r);
+	ASSERT_EQ(0, rx_start(TCP, &tx, &r, &t, 0));
 	ASSERT_EQ(0, write_file("/sys/block/vda/make-it-fail", "1"));
 	ASSERT_EQ(0, write_file(p, "100"));
 	iocb.steps[1].fd = tx;
@@ -622,9 +624,7 @@ TEST_F(sf, injected_io_error)
 	ASSERT_EQ(1, kaio_wait_one(&self->k, &ev));
 	ASSERT_EQ(0, write_file("/sys/block/vda/make-it-fail", "0"));
 	ASSERT_EQ(0, write_file(p, "0"));
-	close(tx);
-	pthread_join(t, NULL);
-	close(r.fd);
+	rx_finish(tx, &r, t);
 	EXPECT_EQ(1, ev.step);
 	EXPECT_EQ(-EIO, ev.result);
 	close(fd);
