@@ -4,8 +4,17 @@
 //!
 //! A context owns the completion ring, the table of requests in flight
 //! (one slot per ring entry, so a completion always has room), the
-//! wait queues for GETEVENTS and poll, and the optional eventfd. It belongs
-//! to the memory map of the process that opened it.
+//! wait queues for GETEVENTS and poll, the optional eventfd, and its lanes
+//! (`worker.rs`), served by worker threads of the process that opened it.
+//! It belongs to that process's memory map.
+//!
+//! Lifetime: each open file holds the context; so does each request. When
+//! the file is released (closed, or its process exits), release only
+//! cancels what is in flight and queues the teardown on kaio's workqueue:
+//! closing or exiting never waits. The teardown stops the lanes' workers
+//! (bounded: blocking steps of cancelled requests are interrupted), lets
+//! every request finish, and drops the file's reference. Module exit
+//! drains kaio's workqueue, so no teardown outlives the module.
 
 use crate::{
     iocb,
@@ -15,12 +24,11 @@ use crate::{
     shim::{self, EventFd, Mm, Param},
     stats::{self, Stat},
     uapi::{self, Event},
+    worker::{Lane, LANES},
 };
-use core::{
-    mem::size_of,
-    sync::atomic::{AtomicPtr, Ordering},
-};
+use core::mem::size_of;
 use kernel::{
+    alloc::KVVec,
     bindings, new_condvar, new_mutex, new_spinlock,
     prelude::*,
     sync::{Arc, CondVar, CondVarTimeoutResult, Mutex, SpinLock},
@@ -36,9 +44,9 @@ pub(crate) struct Inner {
     /// Memory charged for the ring.
     _ring_charge: Option<Charge>,
     /// Requests in flight, by slot.
-    slots: KVec<Option<Arc<Request>>>,
+    slots: KVVec<Option<Arc<Request>>>,
     /// Free slots form a list through this array, starting at `free_head`.
-    next_free: KVec<u32>,
+    next_free: KVVec<u32>,
     free_head: u32,
     nfree: u32,
     /// The context is being torn down: no new requests.
@@ -88,10 +96,13 @@ pub(crate) struct Context {
     /// Wait queue for poll/epoll.
     #[pin]
     pollq: Opaque<bindings::wait_queue_head>,
-    /// Requests ready to run, per lane: lock-free stacks (pushed from any
-    /// context, interrupts included), each drained by its lane's work item.
-    ready: [AtomicPtr<Request>; LANES],
-    /// A lane's work item runs every ready request of the lane in turn.
+    /// Serialises the start of lane workers.
+    #[pin]
+    workers: Mutex<()>,
+    /// Where ready requests wait for their worker.
+    lanes: [Lane; LANES],
+    /// Once a lane is dead, its work item finishes what is left in it
+    /// (cancelled) on kaio's workqueue.
     #[pin]
     work0: Work<Context, 0>,
     #[pin]
@@ -100,12 +111,10 @@ pub(crate) struct Context {
     work2: Work<Context, 2>,
     #[pin]
     work3: Work<Context, 3>,
+    /// The teardown after release.
+    #[pin]
+    exit_work: Work<Context, 4>,
 }
-
-/// Lanes per context: a request always runs in lane `slot % LANES`, so it
-/// never runs twice at once, while the requests of one context spread over
-/// up to `LANES` workers (CPUs).
-pub(crate) const LANES: usize = 4;
 
 macro_rules! lanes {
     ($($id:literal => $field:ident),*) => {
@@ -116,13 +125,25 @@ macro_rules! lanes {
             type Pointer = Arc<Context>;
 
             fn run(ctx: Arc<Context>) {
-                ctx.drain($id);
+                ctx.lanes[$id].drain(true);
             }
         })*
     };
 }
 
 lanes!(0 => work0, 1 => work1, 2 => work2, 3 => work3);
+
+impl_has_work! {
+    impl HasWork<Self, 4> for Context { self.exit_work }
+}
+
+impl WorkItem<4> for Context {
+    type Pointer = Arc<Context>;
+
+    fn run(ctx: Arc<Context>) {
+        ctx.teardown();
+    }
+}
 
 // SAFETY: The wait queue head is only used through the kernel's
 // thread-safe wait queue functions.
@@ -140,8 +161,8 @@ impl Context {
                 inner <- new_spinlock!(Inner {
                     ring: None,
                     _ring_charge: None,
-                    slots: KVec::new(),
-                    next_free: KVec::new(),
+                    slots: KVVec::new(),
+                    next_free: KVVec::new(),
                     free_head: NO_SLOT,
                     nfree: 0,
                     dying: false,
@@ -149,11 +170,13 @@ impl Context {
                 }, "kaio_ctx_inner"),
                 events <- new_condvar!("kaio_ctx_events"),
                 reap <- new_mutex!((), "kaio_ctx_reap"),
-                ready: [const { AtomicPtr::new(core::ptr::null_mut()) }; LANES],
+                workers <- new_mutex!((), "kaio_ctx_workers"),
+                lanes: [Lane::new(0), Lane::new(1), Lane::new(2), Lane::new(3)],
                 work0 <- new_work!("kaio_ctx_work0"),
                 work1 <- new_work!("kaio_ctx_work1"),
                 work2 <- new_work!("kaio_ctx_work2"),
                 work3 <- new_work!("kaio_ctx_work3"),
+                exit_work <- new_work!("kaio_ctx_exit"),
                 pollq <- Opaque::ffi_init(|slot| {
                     // SAFETY: `slot` is valid for writes and pinned.
                     unsafe { shim::init_waitqueue_head(slot) }
@@ -161,66 +184,50 @@ impl Context {
             }),
             GFP_KERNEL_ACCOUNT,
         )?;
+        for lane in &ctx.lanes {
+            lane.bind(&ctx);
+        }
         stats::add(Stat::ContextsOpened, 1);
         stats::add(Stat::ContextsLive, 1);
         Ok(ctx)
     }
 
-    /// Pushes `req` (not on a stack: the caller set its `queued` flag) on
-    /// its lane and makes sure the lane's work item runs.
-    pub(crate) fn push_ready(self: Arc<Self>, req: Arc<Request>) {
-        let lane = req.lane();
-        let raw = Arc::into_raw(req).cast_mut();
-        let mut head = self.ready[lane].load(Ordering::Acquire);
-        loop {
-            // SAFETY: `raw` is our reference, not yet visible to others.
-            unsafe { (*raw).set_next(head) };
-            match self.ready[lane].compare_exchange_weak(
-                head,
-                raw,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(h) => head = h,
-            }
-        }
-        // Already queued: the pending run will find the request. The
-        // request holds the context, so this is never its last reference.
+    /// Lane `idx`.
+    pub(crate) fn lane(&self, idx: usize) -> &Lane {
+        &self.lanes[idx % LANES]
+    }
+
+    /// Has kaio's workqueue finish what is ready in dead lane `idx`.
+    pub(crate) fn queue_orphans(&self, idx: usize) {
+        // The work item needs its own reference to the context: every
+        // caller holds one (a request, a worker of a live context, or the
+        // teardown), so the count is not zero here.
+        let Some(me) = self.arc() else {
+            return;
+        };
         let q = shim::workqueue();
-        let _ = match lane {
-            0 => q.enqueue::<_, 0>(self),
-            1 => q.enqueue::<_, 1>(self),
-            2 => q.enqueue::<_, 2>(self),
-            _ => q.enqueue::<_, 3>(self),
+        let _ = match idx {
+            0 => q.enqueue::<_, 0>(me),
+            1 => q.enqueue::<_, 1>(me),
+            2 => q.enqueue::<_, 2>(me),
+            _ => q.enqueue::<_, 3>(me),
         };
     }
 
-    /// A lane's drain loop: runs its ready requests, oldest first, until
-    /// none is left. One worker wake-up serves every request that became
-    /// ready in the lane.
-    fn drain(&self, lane: usize) {
-        loop {
-            let mut list = self.ready[lane].swap(core::ptr::null_mut(), Ordering::AcqRel);
-            if list.is_null() {
-                return;
-            }
-            // The stack is newest first: reverse it.
-            let mut fifo: *mut Request = core::ptr::null_mut();
-            while !list.is_null() {
-                // SAFETY: Each entry is a reference pushed by `push_ready`,
-                // owned by the stack until taken here.
-                let next = unsafe { (*list).next() };
-                // SAFETY: As above.
-                unsafe { (*list).set_next(fifo) };
-                fifo = list;
-                list = next;
-            }
-            while !fifo.is_null() {
-                // SAFETY: We own the reference the stack held.
-                let req = unsafe { Arc::from_raw(fifo) };
-                fifo = req.dequeued();
-                req.run();
+    /// A new counted reference to `self`.
+    fn arc(&self) -> Option<Arc<Context>> {
+        // SAFETY: `self` lives in an `Arc` (contexts are only created by
+        // `new`) whose count the caller keeps above zero.
+        let borrowed = unsafe { kernel::sync::ArcBorrow::from_raw(self) };
+        Some(borrowed.into())
+    }
+
+    /// Cancels every request in flight (the owner died, or teardown).
+    pub(crate) fn cancel_all(&self) {
+        let inner = self.inner.lock();
+        for req in inner.slots.iter().flatten() {
+            if req.cancel() {
+                stats::add(Stat::Cancelled, 1);
             }
         }
     }
@@ -253,11 +260,14 @@ impl Context {
             return Err(EINVAL);
         }
         let size = Ring::size_for(s.entries);
+        if size > u32::MAX as usize {
+            return Err(EINVAL);
+        }
         let charge =
             Charge::new(size + s.entries as usize * (size_of::<Option<Arc<Request>>>() + 4))?;
         let ring = Ring::new(s.entries)?;
-        let mut slots = KVec::with_capacity(s.entries as usize, GFP_KERNEL_ACCOUNT)?;
-        let mut next_free = KVec::with_capacity(s.entries as usize, GFP_KERNEL_ACCOUNT)?;
+        let mut slots = KVVec::with_capacity(s.entries as usize, GFP_KERNEL_ACCOUNT)?;
+        let mut next_free = KVVec::with_capacity(s.entries as usize, GFP_KERNEL_ACCOUNT)?;
         for i in 0..s.entries {
             slots.push(None, GFP_KERNEL_ACCOUNT)?;
             next_free.push(
@@ -330,10 +340,37 @@ impl Context {
             req.set_slot(slot);
             inner.slots[slot as usize] = Some(req.clone());
         }
+        // The lane's worker is a thread of this (the submitting) process,
+        // started here at the lane's first request.
+        let lane = self.lane(req.lane());
+        if !lane.has_worker() {
+            let started = {
+                let _guard = self.workers.lock();
+                lane.start_worker()
+            };
+            if let Err(e) = started {
+                let slot_ref = self.unsubmit(&req);
+                drop(slot_ref);
+                return Err(e);
+            }
+        }
         stats::add(Stat::Submitted, 1);
         stats::add(Stat::Inflight, 1);
         Request::start(req);
         Ok(())
+    }
+
+    /// Takes back a request that never started: its slot is free again.
+    fn unsubmit(&self, req: &Arc<Request>) -> Option<Arc<Request>> {
+        let mut inner = self.inner.lock();
+        let slot = (0..inner.slots.len()).find(|&i| {
+            inner.slots[i]
+                .as_ref()
+                .is_some_and(|r| Arc::ptr_eq(r, req))
+        })?;
+        let r = inner.slots[slot].take();
+        inner.free_slot(slot as u32);
+        r
     }
 
     /// Publishes the completion of the request in `slot` and frees the
@@ -441,19 +478,28 @@ impl Context {
                         jiffies = j;
                     }
                 }
-                CondVarTimeoutResult::Signal { .. } => {
+                CondVarTimeoutResult::Signal { jiffies: left } => {
                     drop(inner);
                     if got > 0 {
                         return Ok(got as isize);
                     }
+                    if shim::real_signal_pending() {
+                        return Err(EINTR);
+                    }
                     // A task_work notification (a KEEP'd file being
                     // installed) restarts the call transparently once the
-                    // work ran; a real signal ends it with EINTR.
-                    return Err(if shim::real_signal_pending() {
-                        EINTR
-                    } else {
-                        ERESTARTSYS
-                    });
+                    // work ran, with the time that was left (written back,
+                    // as select(2) updates its timeout).
+                    if jiffies != usize::MAX && g.timeout_ns > 0 {
+                        let mut again = g;
+                        // SAFETY: Pure conversion.
+                        let us = unsafe { bindings::jiffies_to_usecs(left as _) };
+                        again.timeout_ns = (i64::from(us) * 1000).clamp(0, g.timeout_ns);
+                        UserSlice::new(arg, size_of::<uapi::GetEvents>())
+                            .writer()
+                            .write(&again)?;
+                    }
+                    return Err(ERESTARTSYS);
                 }
             }
         }
@@ -526,12 +572,24 @@ impl Context {
         self.pollq.get()
     }
 
-    /// Teardown at release: no new requests, cancel all in flight, hand
-    /// pending fd installations back as cancelled, and wait until every
+    /// Release of the file: no new requests, cancel all in flight, and
+    /// queue the teardown. Never waits: closing a context, or exiting with
+    /// it open, returns at once.
+    pub(crate) fn release(self: Arc<Self>) {
+        self.inner.lock().dying = true;
+        self.cancel_all();
+        // The teardown holds the file's reference until it is done.
+        let _ = shim::workqueue().enqueue::<_, 4>(self);
+    }
+
+    /// The teardown, on kaio's workqueue: stops the lanes' workers, hands
+    /// pending fd installations back as cancelled, and waits until every
     /// request (and its block I/O) has finished.
-    pub(crate) fn shutdown(&self) {
+    fn teardown(&self) {
+        for lane in &self.lanes {
+            lane.stop_worker();
+        }
         let mut inner = self.inner.lock();
-        inner.dying = true;
         loop {
             let mut stolen = None;
             for req in inner.slots.iter().flatten() {
@@ -553,7 +611,9 @@ impl Context {
             if inner.inflight() == 0 {
                 break;
             }
-            self.events.wait(&mut inner);
+            // A kworker never has signals: this is an idle wait, bounded
+            // by the block I/O of cancelled requests.
+            let _ = self.events.wait_interruptible_timeout(&mut inner, 100);
         }
         drop(inner);
     }

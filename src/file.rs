@@ -44,7 +44,7 @@ pub(crate) unsafe extern "C" fn kaio_rust_release(
     // SAFETY: open stored an `Arc<Context>` in `private_data`; release runs
     // once, after every other file operation has returned.
     let ctx = unsafe { Arc::<Context>::from_foreign((*file).private_data) };
-    ctx.shutdown();
+    ctx.release();
     0
 }
 

@@ -7,6 +7,8 @@
 //! (`shim.c`); [`shim`] wraps them. The ABI is `include/uapi/linux/kaio.h`,
 //! mirrored and checked in [`uapi`].
 
+#![recursion_limit = "256"]
+
 use kernel::prelude::*;
 
 mod context;
@@ -20,11 +22,13 @@ mod op_open;
 mod op_rw;
 mod op_sendfile;
 mod opdef;
+mod park;
 mod request;
 mod ring;
 mod shim;
 mod stats;
 mod uapi;
+mod worker;
 
 module! {
     type: Kaio,

@@ -9,8 +9,7 @@
 //! with the new descriptor (see `Request::finish`).
 
 use crate::{
-    opdef::{Op, Prep},
-    request::{Io, Outcome},
+    opdef::{Io, Op, Outcome, Prep},
     uapi,
 };
 use kernel::prelude::*;

@@ -3,8 +3,7 @@
 //! `KAIO_OP_FSYNC`: fsync(2) or fdatasync(2) of the chain's file.
 
 use crate::{
-    opdef::{Op, Prep},
-    request::{Io, Outcome},
+    opdef::{Io, Op, Outcome, Prep},
     uapi,
 };
 use kernel::prelude::*;

@@ -8,8 +8,7 @@
 //! then run in a worker, exactly as openat(2) would in the submitter.
 
 use crate::{
-    opdef::{Op, Prep},
-    request::{Io, Outcome},
+    opdef::{Io, Op, Outcome, Prep},
     shim::{self, FileRef, PathRef},
     uapi,
 };
@@ -35,6 +34,10 @@ pub(crate) fn prep(s: &uapi::Step, _p: &mut Prep) -> Result<Op> {
         return Err(EINVAL);
     }
     let name = shim::strncpy_from_user(s.addr, bindings::PATH_MAX as usize)?;
+    // As openat(2): an empty path names nothing.
+    if name.len() <= 1 {
+        return Err(ENOENT);
+    }
     let absolute = name.first() == Some(&b'/');
     let dir = if absolute || s.fd == bindings::AT_FDCWD {
         PathRef::pwd()
@@ -66,8 +69,8 @@ impl Open {
         self.name.capacity()
     }
 
-    /// Looks the path up and opens it, in a worker with the submitter's
-    /// credentials.
+    /// Looks the path up and opens it, in a worker of the submitting
+    /// process, with the credentials it had at SUBMIT.
     pub(crate) fn issue(&mut self, io: &mut Io<'_>) -> Outcome {
         let name = match CStr::from_bytes_with_nul(&self.name) {
             Ok(n) => n,

@@ -1,22 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! `KAIO_OP_READ` and `KAIO_OP_WRITE`: transfers between the chain's file
-//! and the submitter's memory.
+//! and the submitter's memory, in a worker of the submitting process.
 //!
-//! A READ never makes a worker wait for the disk when the file system
-//! supports it (ext4, and any file with `FOP_BUFFER_RASYNC`): data in the
-//! page cache is copied at once; for data being read, the worker arms a
-//! page wait entry and leaves. The block layer's completion (bio end_io, in
-//! interrupt context) unlocks the folio, which runs the shim's wake
-//! callback: it only hands the request back to the workqueue
-//! (`request::read_wake`), and a worker, in the submitter's mm, copies the
-//! data to the user buffer. Transfers go in chunks of at most
-//! [`CHUNK`] bytes, so a cancel is seen between chunks.
+//! A READ of a regular file never makes a worker wait for the disk when
+//! the file system supports it (ext4, and any file with
+//! `FOP_BUFFER_RASYNC`): data in the page cache is copied at once; for data
+//! being read, the worker arms a page wait entry and leaves. The block
+//! layer's completion (bio end_io, in interrupt context) unlocks the folio,
+//! which only makes the request ready again; the worker then copies the
+//! data. Transfers go in chunks of at most [`CHUNK`] bytes, so a cancel is
+//! seen between chunks.
+//!
+//! Pipes, FIFOs, sockets and ttys never block a worker either: a transfer
+//! is tried without waiting, and parks on the file's wait queue (as poll
+//! does) until it is ready. A READ of such a stream ends as read(2) does,
+//! with the first bytes that arrive (0 at end of stream: a short
+//! transfer); a WRITE goes on until every byte is written.
 
 use crate::{
-    opdef::{Op, Prep},
-    request::{Io, Outcome},
-    shim,
+    opdef::{Io, Op, Outcome, Prep, QUEUED},
+    shim::{self, poll, IoMode},
     stats::{self, Stat},
     uapi,
 };
@@ -36,7 +40,11 @@ pub(crate) struct Rw {
     checked: bool,
     /// Reads may wait for the page cache without a thread.
     async_read: bool,
+    /// A pipe, FIFO, socket or tty.
+    stream: bool,
 }
+
+const EAGAIN: isize = -(bindings::EAGAIN as isize);
 
 fn prep(s: &uapi::Step, p: &Prep, write: bool) -> Result<Rw> {
     if s.fd != 0 || s.op_flags != 0 || s.arg != 0 {
@@ -55,6 +63,7 @@ fn prep(s: &uapi::Step, p: &Prep, write: bool) -> Result<Rw> {
         done: 0,
         checked: false,
         async_read: false,
+        stream: false,
     };
     if let Some(f) = &p.file {
         rw.check(f, write)?;
@@ -88,6 +97,7 @@ impl Rw {
             return Err(EBADF);
         }
         self.async_read = caps.async_read();
+        self.stream = caps.stream();
         self.checked = true;
         Ok(())
     }
@@ -115,9 +125,10 @@ impl Rw {
         }
     }
 
-    /// Common start of a transfer step; `None` to go on with a chunk of the
-    /// returned length.
+    /// Common start of a transfer step: the length of the next chunk, or
+    /// the step's outcome.
     fn begin(&mut self, io: &mut Io<'_>, write: bool) -> core::result::Result<u64, Outcome> {
+        io.unpark();
         let Some(f) = io.file.as_ref() else {
             return Err(Outcome::Failed(EBADF));
         };
@@ -129,13 +140,10 @@ impl Rw {
         if self.done == self.len {
             return Err(Outcome::Done(self.done as i64));
         }
-        if !io.mm_ok {
-            return Err(Outcome::Failed(EFAULT));
-        }
         Ok((self.len - self.done).min(CHUNK))
     }
 
-    /// Reads the next chunk, or parks until the page cache has it.
+    /// Reads the next chunk, or parks until the file has data.
     pub(crate) fn issue_read(&mut self, io: &mut Io<'_>) -> Outcome {
         let chunk = match self.begin(io, false) {
             Ok(c) => c,
@@ -143,38 +151,69 @@ impl Rw {
         };
         let pos = self.off + self.done as i64;
         let buf = self.buf + self.done;
-        let mut n = -(bindings::EAGAIN as isize);
+        let Some(f) = io.file.as_ref() else {
+            return Outcome::Failed(EBADF);
+        };
+        if self.stream {
+            let n = f.read(pos, buf, chunk as usize, IoMode::NoWait, None);
+            if n == EAGAIN {
+                return if io.park_file(poll::IN) {
+                    Outcome::Parked
+                } else {
+                    Outcome::Again
+                };
+            }
+            return match self.account(n, Stat::BytesRead) {
+                // As read(2): the first bytes that arrive end the step.
+                Outcome::Again => Outcome::Done(self.done as i64),
+                o => o,
+            };
+        }
+        let mut n = EAGAIN;
         if self.async_read {
             n = io.read_nowait(pos, buf, chunk as usize);
-            if n == -(bindings::EIOCBQUEUED as isize) {
+            if n == QUEUED {
                 return Outcome::Parked;
             }
         }
-        if n == -(bindings::EAGAIN as isize) {
-            // No way around the disk for this file: a worker waits.
+        if n == EAGAIN {
+            // No way around the disk for this file: the worker waits.
             stats::add(Stat::WorkerDiskWaits, 1);
             n = match io.file.as_ref() {
-                Some(f) => f.read(pos, buf, chunk as usize, None),
+                Some(f) => f.read(pos, buf, chunk as usize, IoMode::Block, None),
                 None => -(bindings::EBADF as isize),
             };
         }
         self.account(n, Stat::BytesRead)
     }
 
-    /// Writes the next chunk (from a worker, which may sleep).
+    /// Writes the next chunk (a stream parks while it is full).
     pub(crate) fn issue_write(&mut self, io: &mut Io<'_>) -> Outcome {
         let chunk = match self.begin(io, true) {
             Ok(c) => c,
             Err(o) => return o,
         };
-        let n = match io.file.as_ref() {
-            Some(f) => f.write(
-                self.off + self.done as i64,
-                self.buf + self.done,
-                chunk as usize,
-            ),
-            None => -(bindings::EBADF as isize),
+        let Some(f) = io.file.as_ref() else {
+            return Outcome::Failed(EBADF);
         };
+        let mode = if self.stream {
+            IoMode::NoWait
+        } else {
+            IoMode::Block
+        };
+        let n = f.write(
+            self.off + self.done as i64,
+            self.buf + self.done,
+            chunk as usize,
+            mode,
+        );
+        if n == EAGAIN && self.stream {
+            return if io.park_file(poll::OUT) {
+                Outcome::Parked
+            } else {
+                Outcome::Again
+            };
+        }
         self.account(n, Stat::BytesWritten)
     }
 }

@@ -3,31 +3,39 @@
 //! `KAIO_OP_SENDFILE`: the sendfile state machine, file to socket (or pipe,
 //! or regular file) with no copy and no thread waiting.
 //!
-//! Each run of the step moves at most one window:
+//! Each step owns its state: a chain may hold several SENDFILEs, each with
+//! its own output, window and mode. Each run of the step moves at most one
+//! window:
 //!
 //! - *cached*: the window's folios are in the page cache: they are sent as
-//!   they are (`MSG_SPLICE_PAGES` with a bvec iterator, the socket takes its
-//!   own page references), and readahead of the next window is started so
-//!   that it is read while this one is on the wire.
+//!   they are (`MSG_SPLICE_PAGES` with a bvec iterator built on the stack,
+//!   the socket takes its own page references), and readahead of the next
+//!   window is started so that it is read while this one is on the wire.
+//!   The read's permission hook and access notification run as for
+//!   sendfile(2).
 //! - *fill*: the folio at the position is not cached: a non-waiting read
 //!   into a discard iterator starts the I/O and arms a folio wait entry; the
 //!   request parks. The block layer's completion (bio end_io, interrupt
-//!   context) calls the wake-up, which only requeues the request.
-//! - *NOCACHE*: windows are read with direct I/O into private pages, never
-//!   entering the page cache; the direct read's completion (again bio
-//!   end_io) requeues the request, which then sends from those pages. Fresh
-//!   pages are used for each window, as the socket may still hold the last.
+//!   context) only makes the request ready again.
+//! - *direct* (NOCACHE, or an input opened `O_DIRECT`): windows are read
+//!   with direct I/O into private pages, never entering the page cache; the
+//!   direct read's completion (bio end_io) makes the request ready, which
+//!   then sends from those pages. Fresh pages are used for each window, as
+//!   the socket may still hold the last. NOCACHE needs a file system with
+//!   direct I/O (`EINVAL` otherwise, at prep when the file is known).
+//! - *copy*: a file whose data never enters the page cache (tmpfs holes,
+//!   sysfs): the window is copied into private pages and sent from there.
 //! - *out full*: the socket or pipe would block: the request parks on its
-//!   wait queue (as poll does) and the write-space wake-up requeues it.
+//!   wait queues (see `park.rs`) and the write-space wake-up, or a cancel,
+//!   makes it ready.
 //!
 //! Errors: a peer that closed or reset gives `EPIPE` or `ECONNRESET`
 //! (never a SIGPIPE to anyone); a read error `EIO`; a file truncated during
 //! the transfer ends at the new end of file with the short count.
 
 use crate::{
-    opdef::{Op, Prep},
-    request::{Io, Outcome},
-    shim::{self, FileRef, OutKind, Param},
+    opdef::{Io, Op, Outcome, Prep, QUEUED},
+    shim::{self, poll, FileCaps, FileRef, OutKind, Param, Sf},
     stats::{self, Stat},
     uapi,
 };
@@ -37,6 +45,19 @@ const PAGE: u64 = bindings::PAGE_SIZE as u64;
 
 /// Largest window a request may ask for, in pages.
 pub(crate) const MAX_WINDOW: u32 = 1024;
+
+/// Where the bytes come from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// Not decided: the input is checked at the first run.
+    Unchecked,
+    /// The page cache.
+    Cache,
+    /// Direct reads into private pages.
+    Direct,
+    /// Buffered copies into private pages.
+    Copy,
+}
 
 /// A prepared SENDFILE.
 pub(crate) struct Sendfile {
@@ -49,14 +70,17 @@ pub(crate) struct Sendfile {
     done: u64,
     /// Window size in bytes.
     window: u64,
-    /// Read cold data with direct I/O instead of through the page cache.
-    pub(crate) nocache: bool,
+    /// NOCACHE was asked for.
+    nocache: bool,
+    source: Source,
+    /// The private window (direct or copy), allocated when first needed.
+    sf: Option<Sf>,
     /// Readahead was started up to this file offset.
     prefetched: i64,
-    /// A direct read is (or was) in flight; collect its result.
+    /// A direct read is in flight (or completed): collect its result.
     dio_pending: bool,
-    /// The input file was checked.
-    checked: bool,
+    /// A fill at this offset completed without the data becoming cached.
+    filled_at: Option<i64>,
 }
 
 /// Prep of SENDFILE: takes the output file now, as sendfile(2) would.
@@ -69,8 +93,9 @@ pub(crate) fn prep(s: &uapi::Step, p: &mut Prep) -> Result<Op> {
     }
     let out = FileRef::fget(s.fd)?;
     let kind = out.out_kind()?;
+    let nocache = s.op_flags & uapi::SENDFILE_NOCACHE != 0;
     if let Some(f) = &p.file {
-        check_input(f)?;
+        check_input(f.caps(), nocache)?;
     }
     let pages = if s.arg == 0 {
         shim::param(Param::SendfileWindow) as u32
@@ -84,34 +109,35 @@ pub(crate) fn prep(s: &uapi::Step, p: &mut Prep) -> Result<Op> {
         len: s.len,
         done: 0,
         window: u64::from(pages) * PAGE,
-        nocache: s.op_flags & uapi::SENDFILE_NOCACHE != 0,
+        nocache,
+        source: Source::Unchecked,
+        sf: None,
         prefetched: s.offset,
         dio_pending: false,
-        checked: false,
+        filled_at: None,
     }))
 }
 
-/// The input must be a regular file open for reading (as sendfile(2)).
-fn check_input(f: &FileRef) -> Result {
-    let caps = f.caps();
+/// The input must be a regular file open for reading (as sendfile(2));
+/// NOCACHE needs direct I/O. Returns where the bytes will come from.
+fn check_input(caps: FileCaps, nocache: bool) -> Result<Source> {
     if caps.is_dir() {
         return Err(EISDIR);
     }
     if !caps.readable() {
         return Err(EBADF);
     }
-    if !caps.is_reg() {
+    if !caps.is_reg() || (nocache && !caps.can_direct()) {
         return Err(EINVAL);
     }
-    Ok(())
+    Ok(if nocache || caps.o_direct() {
+        Source::Direct
+    } else {
+        Source::Cache
+    })
 }
 
 impl Sendfile {
-    /// Window pages, for the request's [`shim::Sf`].
-    pub(crate) fn window_pages(&self) -> u32 {
-        (self.window / PAGE) as u32
-    }
-
     /// Bytes sent so far.
     pub(crate) fn progress(&self) -> i64 {
         self.done as i64
@@ -132,17 +158,23 @@ impl Sendfile {
         Outcome::Again
     }
 
+    /// A failed send or read ends the step with its error (the count so
+    /// far is what a cancel would report; see kaio(7)).
+    fn failed(&self, n: isize) -> Outcome {
+        Outcome::Failed(Error::from_errno(n as i32))
+    }
+
     /// Runs the state machine for at most one window.
     pub(crate) fn issue(&mut self, io: &mut Io<'_>) -> Outcome {
-        io.sf_disarm();
+        io.unpark();
         let Some(inf) = io.file.as_ref() else {
             return Outcome::Failed(EBADF);
         };
-        if !self.checked {
-            if let Err(e) = check_input(inf) {
-                return Outcome::Failed(e);
+        if self.source == Source::Unchecked {
+            match check_input(inf.caps(), self.nocache) {
+                Ok(s) => self.source = s,
+                Err(e) => return Outcome::Failed(e),
             }
-            self.checked = true;
         }
         if self.len != 0 && self.done >= self.len {
             return Outcome::Done(self.done as i64);
@@ -153,8 +185,8 @@ impl Sendfile {
         } else {
             (self.len - self.done).min(self.window)
         } as usize;
-        if self.nocache {
-            return self.issue_nocache(io, pos, want);
+        if self.source != Source::Cache {
+            return self.issue_window(io, pos, want);
         }
         // Once the first window is out, keep one window of readahead in
         // flight beyond this one (a file smaller than a window never needs
@@ -165,19 +197,28 @@ impl Sendfile {
             inf.prefetch(from, self.window as usize);
             self.prefetched = from + self.window as i64;
         }
-        let Some(sf) = io.sf else {
-            return Outcome::Failed(EINVAL);
-        };
-        let n = sf.send_cached(inf, pos, want, &self.out, self.kind);
+        if let Err(e) = inf.verify_read(pos, want) {
+            return Outcome::Failed(e);
+        }
+        let n = inf.send_cached(pos, want, &self.out, self.kind);
         if n > 0 {
+            inf.accessed();
             stats::add(Stat::SendfileChunksCached, 1);
             return self.sent(n);
         }
         match n {
             0 => self.eof(),
-            n if n == -(bindings::ENODATA as isize) => self.fill(io, pos, want),
+            n if n == -(bindings::ENODATA as isize) => {
+                if self.filled_at == Some(pos) {
+                    // Read, yet not cached: this file's data does not live
+                    // in the page cache. Copy it instead.
+                    self.source = Source::Copy;
+                    return Outcome::Again;
+                }
+                self.fill(io, pos, want)
+            }
             n if n == -(bindings::EAGAIN as isize) => self.park_out(io),
-            n => Outcome::Failed(Error::from_errno(n as i32)),
+            n => self.failed(n),
         }
     }
 
@@ -185,7 +226,7 @@ impl Sendfile {
     fn fill(&mut self, io: &mut Io<'_>, pos: i64, want: usize) -> Outcome {
         stats::add(Stat::SendfileChunksDisk, 1);
         let mut r = io.fill_nowait(pos, want);
-        if r == -(bindings::EIOCBQUEUED as isize) {
+        if r == QUEUED {
             return Outcome::Parked;
         }
         if r == -(bindings::EAGAIN as isize) {
@@ -197,14 +238,17 @@ impl Sendfile {
         }
         match r {
             0 => self.eof(),
-            r if r > 0 => Outcome::Again,
-            r => Outcome::Failed(Error::from_errno(r as i32)),
+            r if r > 0 => {
+                self.filled_at = Some(pos);
+                Outcome::Again
+            }
+            r => self.failed(r),
         }
     }
 
     /// The output is full: park until it has room.
     fn park_out(&mut self, io: &mut Io<'_>) -> Outcome {
-        if io.park_out(&self.out) {
+        if io.park_on(&self.out, poll::OUT) {
             stats::add(Stat::SendfileOutParks, 1);
             Outcome::Parked
         } else {
@@ -212,26 +256,32 @@ impl Sendfile {
         }
     }
 
-    /// NOCACHE: send from the private window, or read the next one.
-    fn issue_nocache(&mut self, io: &mut Io<'_>, pos: i64, want: usize) -> Outcome {
-        let Some(sf) = io.sf else {
-            return Outcome::Failed(EINVAL);
+    /// Direct or copy: send from the private window, or read the next one.
+    fn issue_window(&mut self, io: &mut Io<'_>, pos: i64, want: usize) -> Outcome {
+        if self.sf.is_none() {
+            match Sf::new((self.window / PAGE) as u32) {
+                Ok(sf) => self.sf = Some(sf),
+                Err(e) => return Outcome::Failed(e),
+            }
+        }
+        let Some(sf) = self.sf.as_ref() else {
+            return Outcome::Failed(ENOMEM);
         };
         if self.dio_pending {
             self.dio_pending = false;
-            let r = sf.dio_result();
+            let r = sf.result();
             if r < 0 {
-                return Outcome::Failed(Error::from_errno(r as i32));
+                return self.failed(r);
             }
         }
         let (wpos, wlen) = sf.window();
         if wlen > 0 && pos >= wpos && pos < wpos + wlen as i64 {
-            let n = sf.send_private(pos, want, &self.out, self.kind);
+            let n = sf.send(pos, want, &self.out, self.kind);
             return match n {
                 n if n > 0 => self.sent(n),
                 n if n == -(bindings::EAGAIN as isize) => self.park_out(io),
                 0 => self.eof(),
-                n => Outcome::Failed(Error::from_errno(n as i32)),
+                n => self.failed(n),
             };
         }
         if wlen > 0 && pos >= wpos && wlen < self.window as usize {
@@ -242,15 +292,16 @@ impl Sendfile {
         let apos = pos & !(PAGE as i64 - 1);
         let alen = ((pos - apos) as u64 + want as u64).div_ceil(PAGE) * PAGE;
         stats::add(Stat::SendfileChunksDisk, 1);
-        match io.dio(apos, alen.min(self.window) as usize) {
-            r if r == -(bindings::EIOCBQUEUED as isize) => {
+        let direct = self.source == Source::Direct;
+        match io.read_window(sf, apos, alen.min(self.window) as usize, direct) {
+            QUEUED => {
                 self.dio_pending = true;
                 Outcome::Parked
             }
-            r if r < 0 => Outcome::Failed(Error::from_errno(r as i32)),
+            r if r < 0 => self.failed(r),
             _ => {
-                let (wpos, wlen) = (apos, sf.dio_result().max(0) as usize);
-                if pos >= wpos + wlen as i64 {
+                let wlen = sf.result().max(0) as usize;
+                if pos >= apos + wlen as i64 {
                     self.eof()
                 } else {
                     Outcome::Again

@@ -1,16 +1,164 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The opcode table: for each `KAIO_OP_*`, its prep (validation in the
-//! submitter's context) and where it may stand in a chain; and [`Op`], a
-//! prepared step, whose `issue` runs it from a worker.
+//! submitter's context) and where it may stand in a chain; [`Op`], a
+//! prepared step, whose `issue` runs it in a worker of the submitting
+//! process; and [`Io`], what a step sees of its request while it runs.
 
 use crate::{
     op_close, op_fsync, op_open, op_rw, op_sendfile,
-    request::{Io, Outcome},
-    shim::FileRef,
+    park::Lent,
+    request::Request,
+    shim::{FileRef, IoMode, PollEntries, Sf, WaitQ},
+    stats::{self, Stat},
     uapi,
 };
-use kernel::prelude::*;
+use core::ffi::c_void;
+use kernel::{bindings, prelude::*, sync::Arc};
+
+/// What a step's `issue` reports.
+pub(crate) enum Outcome {
+    /// The step finished with this result (bytes, or 0).
+    Done(i64),
+    /// A transfer stopped short (end of file, or an error after some bytes).
+    Short(i64),
+    /// The step failed.
+    Failed(Error),
+    /// Waiting without a thread; a wake-up makes the request ready again.
+    Parked,
+    /// Progress made; call again (a cancellation point).
+    Again,
+}
+
+/// `-EIOCBQUEUED`: the wait entry or read was armed; a wake-up follows.
+pub(crate) const QUEUED: isize = -(bindings::EIOCBQUEUED as isize);
+
+/// What a step sees of its request while it runs.
+pub(crate) struct Io<'a> {
+    req: &'a Arc<Request>,
+    /// The chain's file, if it has one yet.
+    pub(crate) file: &'a mut Option<FileRef>,
+    waitq: &'a mut Option<WaitQ>,
+    poll: &'a mut Option<PollEntries>,
+}
+
+impl<'a> Io<'a> {
+    /// The view of `req`'s runner.
+    pub(crate) fn new(
+        req: &'a Arc<Request>,
+        file: &'a mut Option<FileRef>,
+        waitq: &'a mut Option<WaitQ>,
+        poll: &'a mut Option<PollEntries>,
+    ) -> Self {
+        Io {
+            req,
+            file,
+            waitq,
+            poll,
+        }
+    }
+
+    /// Lends the request to a wake-up source: `arm` gets the raw reference
+    /// and returns whether the source took it.
+    fn lend(&self, arm: impl FnOnce(*mut c_void) -> bool) {
+        let lent = Lent::new(self.req);
+        if arm(lent.data()) {
+            lent.forget();
+        } else {
+            drop(lent.reclaim());
+        }
+    }
+
+    /// Reads (or with `buf == None`, fills the page cache) without waiting
+    /// for the disk; [`QUEUED`] means parked: the folio's wake-up makes the
+    /// request ready.
+    fn nowait(&mut self, pos: i64, buf: Option<u64>, len: usize) -> isize {
+        let Some(file) = self.file.as_ref() else {
+            return -(bindings::EBADF as isize);
+        };
+        if self.waitq.is_none() {
+            match WaitQ::new() {
+                Ok(w) => *self.waitq = Some(w),
+                Err(e) => return e.to_errno() as isize,
+            }
+        }
+        let Some(wq) = self.waitq.as_ref() else {
+            return -(bindings::ENOMEM as isize);
+        };
+        // While armed, the wait entry owns a reference to the request,
+        // which keeps the entry (in `Exec`) alive until the wake-up.
+        let lent = Lent::new(self.req);
+        let n = match buf {
+            Some(b) => file.read(pos, b, len, IoMode::WaitQ, Some((wq, lent.data()))),
+            None => file.fill(pos, len, Some((wq, lent.data()))),
+        };
+        if n == QUEUED {
+            lent.forget();
+            stats::add(Stat::ParkedReads, 1);
+        } else {
+            drop(lent.reclaim());
+        }
+        n
+    }
+
+    /// Reads into the user buffer without waiting for the disk.
+    pub(crate) fn read_nowait(&mut self, pos: i64, buf: u64, len: usize) -> isize {
+        self.nowait(pos, Some(buf), len)
+    }
+
+    /// Brings a range into the page cache without waiting for the disk.
+    pub(crate) fn fill_nowait(&mut self, pos: i64, len: usize) -> isize {
+        self.nowait(pos, None, len)
+    }
+
+    /// Reads a private window of the chain's file ([`Sf::read`]); with
+    /// `direct`, [`QUEUED`] means parked until the direct read completes.
+    pub(crate) fn read_window(&mut self, sf: &Sf, pos: i64, len: usize, direct: bool) -> isize {
+        let Some(file) = self.file.as_ref() else {
+            return -(bindings::EBADF as isize);
+        };
+        let mut n = 0;
+        self.lend(|data| {
+            n = sf.read(file, pos, len, direct, data);
+            n == QUEUED
+        });
+        n
+    }
+
+    /// Parks until `file` (held by the step until the request's next run)
+    /// reports `events`; false if it is ready now.
+    pub(crate) fn park_on(&mut self, file: &FileRef, events: u32) -> bool {
+        if self.poll.is_none() {
+            match PollEntries::new((&**self.req as *const Request).cast()) {
+                Ok(p) => *self.poll = Some(p),
+                // Without entries, retry (a cancellation point) instead.
+                Err(_) => return false,
+            }
+        }
+        match self.poll.as_ref() {
+            Some(p) => self.req.park_poll(p, file, events),
+            None => false,
+        }
+    }
+
+    /// Parks until the chain's own file reports `events`.
+    pub(crate) fn park_file(&mut self, events: u32) -> bool {
+        let Some(file) = self.file.take() else {
+            return false;
+        };
+        let parked = self.park_on(&file, events);
+        *self.file = Some(file);
+        parked
+    }
+
+    /// Takes the request's poll entries off the wait queues of its last
+    /// park (a step calls this when it runs again).
+    pub(crate) fn unpark(&mut self) {
+        if let Some(p) = self.poll.as_ref() {
+            p.unhook();
+        }
+    }
+}
 
 /// A prepared step.
 pub(crate) enum Op {
@@ -78,7 +226,7 @@ pub(crate) fn lookup(opcode: u8) -> Result<&'static OpDef> {
 }
 
 impl Op {
-    /// Runs (or continues) the step from a worker.
+    /// Runs (or continues) the step in a worker of the submitting process.
     pub(crate) fn issue(&mut self, io: &mut Io<'_>) -> Outcome {
         match self {
             Op::Open(o) => o.issue(io),
@@ -101,8 +249,16 @@ impl Op {
         }
     }
 
-    /// Whether the step touches user memory (needs the owner's mm).
-    pub(crate) fn needs_mm(&self) -> bool {
-        matches!(self, Op::Read(_) | Op::Write(_))
+    /// Whether the step sends the file to an output.
+    pub(crate) fn sends(&self) -> bool {
+        matches!(self, Op::Sendfile(_))
+    }
+
+    /// For KEEP, whether the file is installed close-on-exec.
+    pub(crate) fn keeps(&self) -> Option<bool> {
+        match self {
+            Op::Keep(k) => Some(k.cloexec),
+            _ => None,
+        }
     }
 }

@@ -1,36 +1,38 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A request: one compound iocb in flight, and the state machine that runs
-//! its chain.
+//! A request: one compound iocb in flight, and the generic runner of its
+//! chain. The runner knows no opcode: each step's `issue` (see `opdef`)
+//! says whether it finished, stopped the chain, parked, or wants another
+//! turn.
 //!
 //! States and who moves them:
-//! - *queued*: `Context::submit` (submitter) or `read_wake` (interrupt
-//!   context) put the request on kaio's workqueue.
-//! - *running*: a worker, with the submitter's credentials and mm, runs
-//!   steps in order while each can proceed ([`Request::advance`]).
-//! - *parked*: a READ waits for the page cache; no thread is involved
-//!   until the block layer's completion calls `read_wake`.
+//! - *ready*: on its lane's stack (`worker.rs`), pushed by SUBMIT or by a
+//!   wake-up source (interrupt context included).
+//! - *running*: the lane's worker — a thread of the submitting process —
+//!   runs steps in order while each can proceed ([`Request::run`]).
+//! - *parked*: waiting for a folio, a direct read, or a pollable file; no
+//!   thread is involved until the wake-up (see `park.rs`).
 //! - *delivering*: a KEEP chain finished; the submitting task installs the
-//!   file (task_work) and publishes the completion (`kaio_rust_task_work`).
+//!   file (task_work) and publishes the completion.
 //! - *done*: the event is in the ring and the slot free.
 //!
-//! A cancel only flips `state`; the worker sees it at the next step or
-//! chunk. The final transition takes `state` to DONE exactly once, so a
-//! request that a CANCEL reached always completes with ECANCELED.
+//! A cancel flips `state` (one CAS), takes back a park on a pollable file,
+//! and interrupts a blocking step in the worker; the runner sees it at the
+//! next step or chunk. The final transition takes `state` to DONE exactly
+//! once, so a request that a CANCEL reached always completes with
+//! ECANCELED.
 
 use crate::{
     context::Context,
     iocb::Chain,
     limits::{Charge, InflightSlot},
-    opdef::Op,
-    shim::{Cred, FileRef, Sf, TaskRef, WaitQ},
-    stats::{self, Stat},
+    opdef::{Io, Op, Outcome},
+    park::{Lent, Park},
+    shim::{self, Cred, FileRef, PollEntries, TaskRef, UserCharge, WaitQ},
     uapi::{self, Event},
+    worker::LANES,
 };
-use core::{
-    ffi::c_void,
-    sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering},
-};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use kernel::{
     bindings, new_mutex,
     prelude::*,
@@ -41,21 +43,7 @@ const RUNNING: u32 = 0;
 const CANCELLED: u32 = 1;
 const DONE: u32 = 2;
 
-/// What a step's `issue` reports.
-pub(crate) enum Outcome {
-    /// The step finished with this result (bytes, or 0).
-    Done(i64),
-    /// A transfer stopped short (end of file, or an error after some bytes).
-    Short(i64),
-    /// The step failed.
-    Failed(Error),
-    /// Waiting for the page cache; `read_wake` will requeue the request.
-    Parked,
-    /// Progress made; call again (a cancellation point).
-    Again,
-}
-
-/// How a chain ended.
+/// How a chain ended, or why the runner stopped.
 enum End {
     /// Every step ran.
     Complete,
@@ -63,109 +51,16 @@ enum End {
     Stopped { at: usize, result: i64 },
     /// Cancelled before step `at`.
     Cancelled { at: usize },
+    /// A step was interrupted by a signal that is not a cancel (a group
+    /// stop): run the request again once the worker handled it.
+    Retry,
 }
 
-/// What a step sees of its request while it runs.
-pub(crate) struct Io<'a> {
-    req: &'a Arc<Request>,
-    /// The chain's file, if it has one yet.
-    pub(crate) file: &'a mut Option<FileRef>,
-    waitq: &'a mut Option<WaitQ>,
-    /// The request's SENDFILE state, if it has a SENDFILE step.
-    pub(crate) sf: Option<&'a Sf>,
-    /// The worker runs in the submitter's mm (false once it has exited).
-    pub(crate) mm_ok: bool,
-}
-
-impl Io<'_> {
-    /// Lends a reference to the request to a wake-up source: `arm` gets the
-    /// raw reference and returns whether the source took it (the request
-    /// parked), else the reference comes back here.
-    fn lend(&self, arm: impl FnOnce(*mut c_void) -> bool) -> bool {
-        let data = Arc::into_raw(self.req.clone()) as *mut c_void;
-        let parked = arm(data);
-        if !parked {
-            // SAFETY: The source did not take the reference from
-            // `into_raw` above, so it is still ours.
-            drop(unsafe { Arc::from_raw(data as *const Request) });
-        }
-        parked
-    }
-
-    /// Reads (or with `buf == None`, fills the page cache) without waiting
-    /// for the disk; `-EIOCBQUEUED` means parked: the folio's wake-up
-    /// requeues the request.
-    fn nowait(&mut self, pos: i64, buf: Option<u64>, len: usize) -> isize {
-        let Some(file) = self.file.as_ref() else {
-            return -(bindings::EBADF as isize);
-        };
-        if self.waitq.is_none() {
-            match WaitQ::new() {
-                Ok(w) => *self.waitq = Some(w),
-                Err(e) => return e.to_errno() as isize,
-            }
-        }
-        let Some(wq) = self.waitq.as_ref() else {
-            return -(bindings::ENOMEM as isize);
-        };
-        let mut n = 0;
-        // While armed, the wait entry owns a reference to the request,
-        // which keeps the entry (in `Exec`) alive until the wake-up.
-        self.lend(|data| {
-            n = match buf {
-                Some(b) => file.read(pos, b, len, Some((wq, data))),
-                None => file.fill(pos, len, Some((wq, data))),
-            };
-            n == -(bindings::EIOCBQUEUED as isize)
-        });
-        if n == -(bindings::EIOCBQUEUED as isize) {
-            stats::add(Stat::ParkedReads, 1);
-        }
-        n
-    }
-
-    /// Reads into the user buffer without waiting for the disk.
-    pub(crate) fn read_nowait(&mut self, pos: i64, buf: u64, len: usize) -> isize {
-        self.nowait(pos, Some(buf), len)
-    }
-
-    /// Brings a range into the page cache without waiting for the disk.
-    pub(crate) fn fill_nowait(&mut self, pos: i64, len: usize) -> isize {
-        self.nowait(pos, None, len)
-    }
-
-    /// Starts a NOCACHE direct read; `-EIOCBQUEUED` means parked.
-    pub(crate) fn dio(&mut self, pos: i64, len: usize) -> isize {
-        let (Some(sf), Some(file)) = (self.sf, self.file.as_ref()) else {
-            return -(bindings::EINVAL as isize);
-        };
-        let mut n = 0;
-        self.lend(|data| {
-            n = sf.dio(file, pos, len, data);
-            n == -(bindings::EIOCBQUEUED as isize)
-        });
-        n
-    }
-
-    /// Parks until `out` has room; false if it has room now.
-    pub(crate) fn park_out(&mut self, out: &FileRef) -> bool {
-        let Some(sf) = self.sf else {
-            return false;
-        };
-        self.lend(|data| sf.arm_out(out, data))
-    }
-
-    /// Unhooks wait entries a wake-up left behind (a pipe has two queues).
-    pub(crate) fn sf_disarm(&mut self) {
-        if let Some(data) = self.sf.and_then(Sf::disarm) {
-            // SAFETY: Taking the armed state gave us its reference.
-            drop(unsafe { Arc::from_raw(data.as_ptr() as *const Request) });
-        }
-    }
-}
-
-/// The mutable part of a request, owned by whichever worker runs it.
+/// The mutable part of a request, owned by whichever thread runs it.
+/// Fields drop in order: the poll entries are unhooked before the files
+/// whose wait queues they are on.
 struct Exec {
+    poll: Option<PollEntries>,
     ops: KVec<Op>,
     /// Index of the step to run next.
     cur: usize,
@@ -190,15 +85,20 @@ pub(crate) struct Request {
     slot: AtomicU32,
     /// RUNNING, CANCELLED or DONE.
     state: AtomicU32,
+    /// A worker is inside [`Request::run`] (a cancel interrupts it).
+    running: AtomicBool,
     /// A KEEP delivery waits for the submitting task.
     delivering: AtomicBool,
-    /// The submitter's credentials, for every step.
+    /// The chain sends to an output (for the stats).
+    sends: bool,
+    /// Park on a pollable file (see `park.rs`).
+    park: Park,
+    /// The submitter's credentials at SUBMIT, for every step.
     cred: Cred,
-    /// SENDFILE state, outside `exec` so a canceller can unpark it.
-    sf: Option<Sf>,
     _charge: Charge,
     _inflight: InflightSlot,
-    /// Link in its context's ready stack (see [`make_ready`]).
+    _user: UserCharge,
+    /// Link in its lane's ready stack.
     next: AtomicPtr<Request>,
     /// On the ready stack, or about to be.
     queued: AtomicBool,
@@ -211,15 +111,10 @@ impl Request {
     pub(crate) fn new(ctx: Arc<Context>, chain: Chain) -> Result<Arc<Self>> {
         let charge = Charge::new(core::mem::size_of::<Request>() + chain.bytes)?;
         let inflight = InflightSlot::new()?;
-        let keep = matches!(chain.ops.last(), Some(Op::Keep(_)));
-        let sf = match chain.ops.iter().find_map(|op| match op {
-            Op::Sendfile(s) => Some((s.window_pages(), s.nocache)),
-            _ => None,
-        }) {
-            Some((pages, nocache)) => Some(Sf::new(pages, nocache)?),
-            None => None,
-        };
+        let user = UserCharge::new()?;
+        let keep = chain.ops.last().is_some_and(|op| op.keeps().is_some());
         let nr_steps = chain.ops.len() as u16;
+        let sends = chain.ops.iter().any(Op::sends);
         Arc::pin_init(
             pin_init!(Request {
                 ctx,
@@ -228,14 +123,18 @@ impl Request {
                 nr_steps,
                 slot: AtomicU32::new(0),
                 state: AtomicU32::new(RUNNING),
+                running: AtomicBool::new(false),
                 delivering: AtomicBool::new(false),
+                sends,
+                park: Park::new(),
                 cred: chain.cred,
-                sf,
                 _charge: charge,
                 _inflight: inflight,
+                _user: user,
                 next: AtomicPtr::new(core::ptr::null_mut()),
                 queued: AtomicBool::new(false),
                 exec <- new_mutex!(Exec {
+                    poll: None,
                     ops: chain.ops,
                     cur: 0,
                     results: [0; uapi::MAX_STEPS],
@@ -267,16 +166,29 @@ impl Request {
 
     /// The context lane the request runs in.
     pub(crate) fn lane(&self) -> usize {
-        self.slot.load(Ordering::Relaxed) as usize % crate::context::LANES
+        self.slot.load(Ordering::Relaxed) as usize % LANES
     }
 
-    /// Takes the request off its context's ready stack (the drain loop).
+    /// Whether the chain sends to an output (SENDFILE).
+    pub(crate) fn sends(&self) -> bool {
+        self.sends
+    }
+
+    /// The request's park on pollable files.
+    pub(crate) fn park(&self) -> &Park {
+        &self.park
+    }
+
+    /// Takes the request off its lane's ready stack: the next entry.
     pub(crate) fn dequeued(&self) -> *mut Request {
-        self.queued.store(false, Ordering::Release);
-        self.next.swap(core::ptr::null_mut(), Ordering::Relaxed)
+        // Read the link before clearing `queued`: once it is clear, a
+        // wake-up may push the request again and overwrite the link.
+        let next = self.next.swap(core::ptr::null_mut(), Ordering::Relaxed);
+        self.queued.store(false, Ordering::SeqCst);
+        next
     }
 
-    /// Sets the ready-stack link (the push in [`make_ready`]).
+    /// Sets the ready-stack link (the push in `Lane::push`).
     pub(crate) fn set_next(&self, next: *mut Request) {
         self.next.store(next, Ordering::Relaxed);
     }
@@ -288,25 +200,30 @@ impl Request {
 
     /// Asks the request to stop; true if this call did (it will complete
     /// with ECANCELED), false if it was already cancelled or done.
-    pub(crate) fn cancel(&self) -> bool {
+    pub(crate) fn cancel(self: &Arc<Self>) -> bool {
         if self
             .state
-            .compare_exchange(RUNNING, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(RUNNING, CANCELLED, Ordering::SeqCst, Ordering::SeqCst)
             .is_err()
         {
             return false;
         }
-        // Parked on a full socket or pipe, the request might never be woken:
-        // take it off the wait queue and run it, so it sees the cancel.
-        if let Some(data) = self.sf.as_ref().and_then(Sf::disarm) {
-            // SAFETY: Taking the armed state gave us its reference.
-            make_ready(unsafe { Arc::from_raw(data.as_ptr() as *const Request) });
+        // Parked on a pollable file, the request might never be woken:
+        // take it back and run it, so it sees the cancel.
+        if let Some(me) = self.unpark() {
+            make_ready(me);
+        }
+        // A blocking step (a FIFO open, a file that cannot be polled) is
+        // interrupted; the runner set `running` before checking `state`.
+        if self.running.load(Ordering::SeqCst) {
+            self.ctx.lane(self.lane()).interrupt();
         }
         true
     }
 
-    fn is_cancelled(&self) -> bool {
-        self.state.load(Ordering::Acquire) == CANCELLED
+    /// Whether a cancel reached the request.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.state.load(Ordering::SeqCst) == CANCELLED
     }
 
     /// A KEEP completion waits for the submitting task.
@@ -315,8 +232,9 @@ impl Request {
     }
 
     /// Runs steps until the chain ends or a step parks.
-    fn advance(self: &Arc<Self>, ex: &mut Exec, mm_ok: bool) -> Option<End> {
+    fn advance(self: &Arc<Self>, ex: &mut Exec) -> Option<End> {
         let Exec {
+            poll,
             ops,
             cur,
             results,
@@ -324,13 +242,7 @@ impl Request {
             waitq,
             ..
         } = ex;
-        let mut io = Io {
-            req: self,
-            file,
-            waitq,
-            sf: self.sf.as_ref(),
-            mm_ok,
-        };
+        let mut io = Io::new(self, file, waitq, poll);
         loop {
             if self.is_cancelled() {
                 return Some(End::Cancelled { at: *cur });
@@ -353,6 +265,15 @@ impl Request {
                     }
                     *cur += 1;
                 }
+                Outcome::Failed(e) if is_restart(e) && shim::signal_pending() => {
+                    // Interrupted: by a cancel or the process's death (the
+                    // request ends cancelled), or by a group stop (again).
+                    if self.is_cancelled() || shim::fatal_signal_pending() {
+                        self.cancel();
+                        return Some(End::Cancelled { at: *cur });
+                    }
+                    return Some(End::Retry);
+                }
                 Outcome::Failed(e) => {
                     let r = i64::from(e.to_errno());
                     results[*cur] = r;
@@ -367,27 +288,27 @@ impl Request {
         }
     }
 
-    /// One run of the state machine, from its lane's drain loop.
+    /// One run of the state machine, by the lane's worker (or, for a
+    /// cancelled request whose process died, by kaio's workqueue).
     pub(crate) fn run(self: &Arc<Self>) {
-        stats::add(Stat::WorkerRuns, 1);
         let mut ex = self.exec.lock();
         if ex.finished {
             return;
         }
-        let needs_mm = ex.ops[ex.cur..].iter().any(Op::needs_mm);
-        let end = self.cred.with(|| {
-            if needs_mm {
-                match self.ctx.mm().with(|| self.advance(&mut ex, true)) {
-                    Ok(end) => end,
-                    // The owner has exited: steps that need its memory fail.
-                    Err(_) => self.advance(&mut ex, false),
-                }
-            } else {
-                self.advance(&mut ex, false)
+        self.running.store(true, Ordering::SeqCst);
+        let end = if self.is_cancelled() {
+            Some(End::Cancelled { at: ex.cur })
+        } else {
+            self.cred.with(|| self.advance(&mut ex))
+        };
+        self.running.store(false, Ordering::SeqCst);
+        match end {
+            None => {}
+            Some(End::Retry) => {
+                drop(ex);
+                make_ready(self.clone());
             }
-        });
-        if let Some(end) = end {
-            self.finish(ex, end);
+            Some(end) => self.finish(ex, end),
         }
     }
 
@@ -399,9 +320,14 @@ impl Request {
         end: End,
     ) {
         ex.finished = true;
+        // No wait entry may outlive this run: the files they are hooked on
+        // are released below.
+        if let Some(p) = ex.poll.as_ref() {
+            p.unhook();
+        }
         let nr = ex.ops.len();
         let (mut at, mut result, mut flags) = match end {
-            End::Complete => (nr - 1, ex.results[nr - 1], 0),
+            End::Complete | End::Retry => (nr - 1, ex.results[nr - 1], 0),
             End::Stopped { at, result } => (at, result, 0),
             End::Cancelled { at } => (
                 at.min(nr - 1),
@@ -411,7 +337,7 @@ impl Request {
         };
         // A cancel that raced with the end of the chain still wins: the
         // canceller was told the request will complete with ECANCELED.
-        if self.state.swap(DONE, Ordering::AcqRel) == CANCELLED && flags == 0 {
+        if self.state.swap(DONE, Ordering::SeqCst) == CANCELLED && flags == 0 {
             at = ex.cur.min(nr - 1);
             result = -i64::from(bindings::ECANCELED);
             flags = uapi::EV_CANCELED;
@@ -425,7 +351,7 @@ impl Request {
         for r in &mut ex.results[at + 1..] {
             *r = 0;
         }
-        let mut ev = Event {
+        let ev = Event {
             user_data: self.user_data,
             result,
             step: at as u16,
@@ -435,35 +361,31 @@ impl Request {
             reserved: 0,
             step_result: ex.results,
         };
-        let keep = match ex.ops.last() {
-            Some(Op::Keep(k)) if flags == 0 && matches!(end, End::Complete) => Some(k.cloexec),
+        let keep = match ex.ops.last().and_then(Op::keeps) {
+            Some(cloexec) if flags == 0 && at == nr - 1 && result >= 0 => Some(cloexec),
             _ => None,
         };
         if let (Some(cloexec), Some(file)) = (keep, ex.file.take()) {
             ex.delivery = Some((file, ev, cloexec));
             self.delivering.store(true, Ordering::Release);
-            let data = Arc::into_raw(self.clone()) as *mut c_void;
+            let lent = Lent::new(self);
             let queued = ex
                 .keep_task
                 .as_ref()
-                .map_or(Err(ESRCH), |t| t.task_work(data));
+                .map_or(Err(ESRCH), |t| t.task_work(lent.data()));
             if queued.is_ok() {
+                lent.forget();
                 drop(ex);
                 // Teardown may be waiting for this request: let it see the
                 // pending delivery.
                 self.ctx.kick();
                 return;
             }
-            // SAFETY: The task work was not queued; the reference is ours.
-            drop(unsafe { Arc::from_raw(data as *const Request) });
-            self.delivering.store(false, Ordering::Release);
-            if let Some((file, e, _)) = ex.delivery.take() {
-                drop(file);
-                ev = e;
-            }
-            let errno = -i64::from(bindings::ESRCH);
-            ev.result = errno;
-            ev.step_result[at] = errno;
+            drop(lent.reclaim());
+            drop(ex);
+            // The submitting thread has exited: nobody can take the file.
+            self.deliver(true);
+            return;
         }
         // Without CLOSE or KEEP the file is closed here.
         let file = ex.file.take();
@@ -489,7 +411,9 @@ impl Request {
         self.delivering.store(false, Ordering::Release);
         drop(ex);
         let at = ev.step as usize;
-        let res = if cancel {
+        // After an execve the task runs another image: the fd table is no
+        // longer the submitter's.
+        let res = if cancel || !self.ctx.mm().is_current() {
             Err(ecanceled())
         } else {
             file.install(cloexec)
@@ -502,7 +426,7 @@ impl Request {
             }
             Err(e) => {
                 ev.result = i64::from(e.to_errno());
-                if cancel {
+                if e == ecanceled() {
                     ev.flags |= uapi::EV_CANCELED;
                 }
             }
@@ -523,67 +447,40 @@ fn ecanceled() -> Error {
     Error::from_errno(-(bindings::ECANCELED as i32))
 }
 
-/// Makes a request ready to run: pushes it on its context's ready stack
-/// and queues the context's work item, which runs every ready request of
-/// the context in one go (one worker wake-up for many requests). Safe in
-/// any context, hard interrupts included: a lock-free push and
-/// `queue_work`. A request already on the stack is not pushed twice; its
-/// pending run sees the latest state.
+/// The errors of a wait that a signal interrupted.
+fn is_restart(e: Error) -> bool {
+    const ERESTARTSYS: i32 = 512;
+    const ERESTARTNOINTR: i32 = 513;
+    const ERESTARTNOHAND: i32 = 514;
+    const ERESTART_RESTARTBLOCK: i32 = 516;
+    matches!(
+        -e.to_errno(),
+        ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND | ERESTART_RESTARTBLOCK
+    ) || e == EINTR
+}
+
+/// Makes a request ready to run: pushes it on its lane, whose worker (or,
+/// once the lane is dead, kaio's workqueue) runs every ready request in
+/// one go. Safe in any context, hard interrupts included. A request
+/// already on the stack is not pushed twice; its pending run sees the
+/// latest state.
 pub(crate) fn make_ready(req: Arc<Request>) {
-    if req.queued.swap(true, Ordering::AcqRel) {
+    if req.queued.swap(true, Ordering::SeqCst) {
         return;
     }
     let ctx = req.ctx.clone();
-    ctx.push_ready(req);
-}
-
-/// Hands a parked request back: the reference it lent to a wake-up source,
-/// now owned by the caller, is pushed on its lane's ready stack.
-fn wake(data: *mut c_void, in_irq: bool) {
-    // SAFETY: The callers' contracts: `data` is a lent reference that the
-    // wake-up source passed back exactly once.
-    let req = unsafe { Arc::from_raw(data as *const Request) };
-    if in_irq {
-        stats::add(Stat::IrqCompletions, 1);
-        if req.sf.is_some() {
-            stats::add(Stat::SendfileIrqCompletions, 1);
-        }
-    }
-    make_ready(req);
-}
-
-/// Wake-up of a parked READ or SENDFILE fill, from the shim's folio wait
-/// callback in the block layer's completion path (hard or soft interrupt,
-/// IRQs off): only queue the request; the worker does the rest.
-///
-/// # Safety
-///
-/// `data` is the reference that [`Io`] lent when arming the wait entry.
-#[no_mangle]
-pub(crate) unsafe extern "C" fn kaio_rust_read_wake(data: *mut c_void, in_irq: bool) {
-    wake(data, in_irq);
-}
-
-/// Wake-up of a parked SENDFILE: its direct read completed (bio end_io,
-/// interrupt context) or its output became writable (often softirq).
-///
-/// # Safety
-///
-/// `data` is the reference lent with [`Io::dio`] or [`Io::park_out`].
-#[no_mangle]
-pub(crate) unsafe extern "C" fn kaio_rust_sf_wake(data: *mut c_void, in_irq: bool) {
-    wake(data, in_irq);
+    ctx.lane(req.lane()).push(req);
 }
 
 /// The submitting task's side of KEEP: runs in that task (task_work).
 ///
 /// # Safety
 ///
-/// `data` is the reference that `Request::finish` leaked when queueing the
-/// task work.
+/// `data` is the [`Lent`] reference `Request::finish` queued the task work
+/// with.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn kaio_rust_task_work(data: *mut c_void, exiting: bool) {
+pub(crate) unsafe extern "C" fn kaio_rust_task_work(data: *mut core::ffi::c_void, exiting: bool) {
     // SAFETY: Per the safety contract we now own this reference.
-    let req = unsafe { Arc::from_raw(data as *const Request) };
+    let req = unsafe { Lent::take(data) };
     req.deliver(exiting);
 }

@@ -1,30 +1,31 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * kaio C shim: registers /dev/kaio as a misc device and forwards its file
- * operations to the Rust code. Everything with logic lives in Rust; this file
- * only reaches the kernel APIs that 6.12's Rust bindings do not cover.
+ * operations to the Rust code, and reaches the few kernel APIs that 6.12's
+ * Rust bindings cannot express (inline helpers, poll tables, vhost_task
+ * workers, task_work, folio wait entries, bvec iterators). The state
+ * machines and every decision live in Rust.
  */
-#include <linux/bug.h>
 #include <linux/bvec.h>
 #include <linux/cred.h>
 #include <linux/debugfs.h>
 #include <linux/fadvise.h>
-#include <linux/fdtable.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/fs_struct.h>
-#include <linux/kthread.h>
+#include <linux/fsnotify.h>
+#include <linux/hashtable.h>
 #include <linux/miscdevice.h>
 #include <linux/net.h>
 #include <linux/mm.h>
 #include <linux/module.h>
-#include <linux/namei.h>
 #include <linux/pagemap.h>
 #include <linux/pagevec.h>
 #include <linux/poll.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
+#include <linux/sched/vhost_task.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/task_work.h>
@@ -47,36 +48,13 @@ static unsigned int max_inflight = 262144;
 module_param(max_inflight, uint, 0644);
 MODULE_PARM_DESC(max_inflight, "Requests in flight across all contexts");
 
-static unsigned long max_memory = 256UL << 20;
+static unsigned int max_user_inflight = 131072;
+module_param(max_user_inflight, uint, 0644);
+MODULE_PARM_DESC(max_user_inflight, "Requests in flight per user (real uid), across all contexts");
+
+static unsigned long max_memory = 1UL << 30;
 module_param(max_memory, ulong, 0644);
 MODULE_PARM_DESC(max_memory, "Bytes of kernel memory kaio may hold for requests and rings");
-
-static struct workqueue_struct *kaio_wq;
-
-/* Bounded workers: at most this many of kaio's work items run at once. */
-static unsigned int max_workers = 256;
-
-static int max_workers_set(const char *val, const struct kernel_param *kp)
-{
-	unsigned int n;
-	int ret = kstrtouint(val, 0, &n);
-
-	if (ret)
-		return ret;
-	if (n < 1 || n > WQ_MAX_ACTIVE)
-		return -EINVAL;
-	WRITE_ONCE(max_workers, n);
-	if (kaio_wq)
-		workqueue_set_max_active(kaio_wq, n);
-	return 0;
-}
-
-static const struct kernel_param_ops max_workers_ops = {
-	.set = max_workers_set,
-	.get = param_get_uint,
-};
-module_param_cb(max_workers, &max_workers_ops, &max_workers, 0644);
-MODULE_PARM_DESC(max_workers, "Work items of kaio running at once (1..512)");
 
 u64 kaio_shim_param(unsigned int idx)
 {
@@ -89,6 +67,8 @@ u64 kaio_shim_param(unsigned int idx)
 		return READ_ONCE(max_memory);
 	case KAIO_PARAM_SENDFILE_WINDOW:
 		return clamp(READ_ONCE(sendfile_window), 1U, 1024U);
+	case KAIO_PARAM_MAX_USER_INFLIGHT:
+		return READ_ONCE(max_user_inflight);
 	}
 	return 0;
 }
@@ -110,10 +90,18 @@ void kaio_shim_vfree(void *addr)
 	vfree(addr);
 }
 
+/*
+ * The ring is shared, never private (a private copy would silently stop
+ * seeing completions) and never executable. A fork child does not inherit
+ * the mapping: the context belongs to one mm.
+ */
 int kaio_shim_mmap_ring(struct vm_area_struct *vma, void *addr)
 {
-	/* A fork child does not inherit the mapping; the context is per mm. */
-	vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND);
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	if (vma->vm_flags & VM_EXEC)
+		return -EPERM;
+	vm_flags_mod(vma, VM_DONTCOPY | VM_DONTEXPAND, VM_MAYEXEC);
 	return remap_vmalloc_range(vma, addr, 0);
 }
 
@@ -122,6 +110,11 @@ int kaio_shim_mmap_ring(struct vm_area_struct *vma, void *addr)
 const struct cred *kaio_shim_get_current_cred(void)
 {
 	return get_current_cred();
+}
+
+bool kaio_shim_cred_is_current(const struct cred *cred)
+{
+	return cred == current_cred();
 }
 
 void kaio_shim_put_cred(const struct cred *cred)
@@ -148,21 +141,6 @@ bool kaio_shim_is_current_mm(const struct mm_struct *mm)
 	return current->mm == mm;
 }
 
-/* Enters @mm from a kworker; false if its process has exited. */
-bool kaio_shim_use_mm(struct mm_struct *mm)
-{
-	if (!mmget_not_zero(mm))
-		return false;
-	kthread_use_mm(mm);
-	return true;
-}
-
-void kaio_shim_unuse_mm(struct mm_struct *mm)
-{
-	kthread_unuse_mm(mm);
-	mmput(mm);
-}
-
 struct task_struct *kaio_shim_get_current_task(void)
 {
 	return get_task_struct(current);
@@ -179,12 +157,162 @@ bool kaio_shim_real_signal_pending(void)
 	return task_sigpending(current);
 }
 
+bool kaio_shim_signal_pending(void)
+{
+	return signal_pending(current);
+}
+
+bool kaio_shim_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
+}
+
+void kaio_shim_cond_resched(void)
+{
+	cond_resched();
+}
+
 bool kaio_shim_access_ok(u64 addr, u64 len)
 {
 	return access_ok(u64_to_user_ptr(addr), len);
 }
 
-/* ---- Paths: open by path from a kworker, as the submitter would ---- */
+/* ---- Per-user accounting (real uid), as RLIMIT_NPROC counts ---- */
+
+struct kaio_user {
+	struct hlist_node node;
+	kuid_t uid;
+	unsigned int count;
+};
+
+static DEFINE_HASHTABLE(kaio_users, 6);
+static DEFINE_SPINLOCK(kaio_users_lock);
+
+static struct kaio_user *kaio_user_find(kuid_t uid)
+{
+	struct kaio_user *u;
+
+	hash_for_each_possible(kaio_users, u, node, __kuid_val(uid))
+		if (uid_eq(u->uid, uid))
+			return u;
+	return NULL;
+}
+
+/* Counts one request for the current user: its uid, or -EAGAIN at the limit. */
+int kaio_shim_user_charge(u32 *uid)
+{
+	struct kaio_user *u, *fresh = kzalloc(sizeof(*fresh), GFP_KERNEL);
+	kuid_t kuid = current_uid();
+	unsigned long flags;
+	int ret = 0;
+
+	spin_lock_irqsave(&kaio_users_lock, flags);
+	u = kaio_user_find(kuid);
+	if (!u && fresh) {
+		u = fresh;
+		fresh = NULL;
+		u->uid = kuid;
+		hash_add(kaio_users, &u->node, __kuid_val(kuid));
+	}
+	if (!u)
+		ret = -ENOMEM;
+	else if (u->count >= READ_ONCE(max_user_inflight))
+		ret = -EAGAIN;
+	else
+		u->count++;
+	if (u && !u->count) {
+		hash_del(&u->node);
+		fresh = u;
+	}
+	spin_unlock_irqrestore(&kaio_users_lock, flags);
+	kfree(fresh);
+	*uid = __kuid_val(kuid);
+	return ret;
+}
+
+void kaio_shim_user_uncharge(u32 uid)
+{
+	struct kaio_user *u;
+	unsigned long flags;
+
+	spin_lock_irqsave(&kaio_users_lock, flags);
+	u = kaio_user_find(KUIDT_INIT(uid));
+	if (!WARN_ON_ONCE(!u || !u->count) && !--u->count)
+		hash_del(&u->node);
+	else
+		u = NULL;
+	spin_unlock_irqrestore(&kaio_users_lock, flags);
+	kfree(u);
+}
+
+/* ---- Workers: threads of the submitting process (vhost_task) ---- */
+
+static bool kaio_worker_fn(void *lane)
+{
+	if (!kaio_rust_worker_pending(lane))
+		return false;
+	__set_current_state(TASK_RUNNING);
+	kaio_rust_worker_run(lane);
+	return true;
+}
+
+static void kaio_worker_killed(void *lane)
+{
+	kaio_rust_worker_killed(lane);
+}
+
+/*
+ * A worker thread in the current process: same mm, fs, credentials,
+ * cgroups and rlimits, killed with it (then kaio_rust_worker_killed runs).
+ * All signals but SIGKILL and SIGSTOP are blocked in it.
+ */
+struct vhost_task *kaio_shim_worker_create(void *lane, unsigned int idx)
+{
+	char name[TASK_COMM_LEN];
+	struct vhost_task *vt;
+
+	snprintf(name, sizeof(name), "kaio-%d-%u", task_tgid_vnr(current), idx);
+	vt = vhost_task_create(kaio_worker_fn, kaio_worker_killed, lane, name);
+	if (IS_ERR(vt))
+		return vt;
+	vhost_task_start(vt);
+	return vt;
+}
+
+/* Waits until the worker has exited (bounded: see kaio_shim_interrupt). */
+void kaio_shim_worker_stop(struct vhost_task *vt)
+{
+	vhost_task_stop(vt);
+}
+
+/*
+ * Worker side, once: a private copy of the process's fs_struct, so that
+ * OPEN can set root and working directory per request without touching
+ * the process's own.
+ */
+int kaio_shim_worker_private_fs(void)
+{
+	return unshare_fs_struct();
+}
+
+void kaio_shim_wake_task(struct task_struct *task)
+{
+	wake_up_process(task);
+}
+
+/*
+ * Breaks @task (a worker) out of an interruptible wait, as io_uring's
+ * cancellation does for its workers: TIF_NOTIFY_SIGNAL makes
+ * signal_pending() true until the worker's loop calls get_signal().
+ */
+void kaio_shim_interrupt(struct task_struct *task)
+{
+	set_tsk_thread_flag(task, TIF_NOTIFY_SIGNAL);
+	wake_up_process(task);
+	kick_process(task);
+}
+
+/* ---- Paths: open by path in a worker, as the submitter would ---- */
 
 void kaio_shim_get_root(struct path *root)
 {
@@ -240,14 +368,11 @@ static void kaio_swap_fs(struct fs_struct *fs, struct path *root,
 }
 
 /*
- * Opens @name with the submitter's root, working directory (or dirfd) and
- * umask, from a kworker whose credentials are already the submitter's.
- *
- * A kworker shares PID 1's fs_struct, so the first open on a kworker gives
- * it a private copy (as nfsd threads do); root and pwd are swapped in for
- * the lookup and swapped back before returning, so the worker never pins
- * the submitter's mounts between requests. Lookup, "..", symlinks to "/"
- * and permission checks then behave exactly as openat(2) in the submitter.
+ * Opens @name with the root, working directory (or dirfd) and umask the
+ * submitter had at SUBMIT. Runs in the submitter's own worker thread, which
+ * owns a private fs_struct (kaio_shim_worker_private_fs): root and pwd are
+ * swapped in for the lookup and back out, so lookup, "..", symlinks,
+ * permission checks and /proc/self behave as openat(2) in the submitter.
  */
 struct file *kaio_shim_open(const struct path *root, const struct path *dir,
 			    const char *name, int flags, umode_t mode, int umask)
@@ -255,18 +380,13 @@ struct file *kaio_shim_open(const struct path *root, const struct path *dir,
 	struct path r = *root, p = *dir;
 	struct file *file;
 	int m = umask;
-
 	bool shared;
 
 	spin_lock(&current->fs->lock);
 	shared = current->fs->users > 1;
 	spin_unlock(&current->fs->lock);
-	if (shared) {
-		int err = unshare_fs_struct();
-
-		if (err)
-			return ERR_PTR(err);
-	}
+	if (WARN_ON_ONCE(shared))
+		return ERR_PTR(-EINVAL);
 	path_get(&r);
 	path_get(&p);
 	kaio_swap_fs(current->fs, &r, &p, &m);
@@ -284,7 +404,7 @@ struct file *kaio_shim_fget(int fd)
 	return fget(fd);
 }
 
-unsigned int kaio_shim_file_caps(const struct file *file)
+unsigned int kaio_shim_file_caps(struct file *file)
 {
 	umode_t mode = file_inode(file)->i_mode;
 	unsigned int caps = 0;
@@ -301,6 +421,16 @@ unsigned int kaio_shim_file_caps(const struct file *file)
 	    (file->f_op->fop_flags & FOP_BUFFER_RASYNC) &&
 	    !(file->f_flags & O_DIRECT))
 		caps |= KAIO_CAP_ASYNC_READ;
+	if (file->f_mode & FMODE_CAN_ODIRECT)
+		caps |= KAIO_CAP_CAN_DIRECT;
+	if (file->f_flags & O_DIRECT)
+		caps |= KAIO_CAP_O_DIRECT;
+	if (file->f_flags & O_APPEND)
+		caps |= KAIO_CAP_APPEND;
+	/* Pipes, FIFOs, sockets, ttys: transfers park on their wait queue. */
+	if (!S_ISREG(mode) && !S_ISBLK(mode) && file_can_poll(file) &&
+	    (file->f_mode & FMODE_NOWAIT))
+		caps |= KAIO_CAP_STREAM;
 	return caps;
 }
 
@@ -309,7 +439,7 @@ int kaio_shim_valid_open_flags(int flags)
 	return !(flags & ~VALID_OPEN_FLAGS) && !(flags & O_PATH);
 }
 
-/* ---- Reads that never wait for the disk ---- */
+/* ---- Reads and writes ---- */
 
 struct kaio_waitq {
 	struct wait_page_queue wpq;
@@ -344,71 +474,201 @@ static int kaio_waitq_wake(struct wait_queue_entry *wait, unsigned int mode,
 	return 1;
 }
 
+/* A file with ->read but no ->read_iter (much of /proc), as vfs_read(). */
+static ssize_t kaio_read_plain(struct file *file, loff_t *pos, u64 buf,
+			       size_t len)
+{
+	ssize_t ret;
+
+	if (!(file->f_mode & FMODE_CAN_READ) || !file->f_op->read)
+		return -EINVAL;
+	ret = rw_verify_area(READ, file, pos, len);
+	if (ret)
+		return ret;
+	ret = file->f_op->read(file, u64_to_user_ptr(buf), len, pos);
+	if (ret > 0)
+		fsnotify_access(file);
+	return ret;
+}
+
 /*
- * Reads into @iter at @pos. With @wq, never waits for I/O: data in the page
- * cache is copied; missing data is read ahead; if a folio is being read,
- * @wq is armed with @data and -EIOCBQUEUED returned (the copy may have
- * stopped short there, returning the bytes so far instead):
- * kaio_rust_read_wake(@data) runs exactly once when the folio is ready.
- * -EAGAIN means this path cannot make progress (no folio could be set up).
- * Without @wq, an ordinary blocking read.
- *
- * Only IOCB_WAITQ is set, not IOCB_NOWAIT: the caller is a worker, which
- * may sleep on allocation or locks, just not on the disk; and with
- * IOCB_NOWAIT a folio under I/O would fail the read instead of arming.
+ * Reads into @iter at @pos. @how: KAIO_IO_WAITQ never waits for the disk
+ * (data in the page cache is copied, missing data read ahead; if a folio
+ * is being read, @wq is armed with @data and -EIOCBQUEUED returned, or the
+ * bytes so far: kaio_rust_read_wake(@data) runs exactly once when the folio
+ * is ready; -EAGAIN if no folio could be set up). KAIO_IO_NOWAIT fails
+ * with -EAGAIN instead of blocking (streams). KAIO_IO_BLOCK may sleep.
+ * vfs_iocb_iter_read() runs the permission hook and fsnotify.
  */
 static ssize_t kaio_read_iter(struct file *file, loff_t pos,
-			      struct iov_iter *iter, struct kaio_waitq *wq,
-			      void *data)
+			      struct iov_iter *iter, int how,
+			      struct kaio_waitq *wq, void *data)
 {
 	struct kiocb kiocb;
 
-	if (!wq)
-		return vfs_iter_read(file, iter, &pos, 0);
 	init_sync_kiocb(&kiocb, file);
 	kiocb.ki_pos = pos;
-	wq->data = data;
-	init_waitqueue_func_entry(&wq->wpq.wait, kaio_waitq_wake);
-	kiocb.ki_flags |= IOCB_WAITQ;
-	kiocb.ki_waitq = &wq->wpq;
+	if (how == KAIO_IO_WAITQ) {
+		wq->data = data;
+		init_waitqueue_func_entry(&wq->wpq.wait, kaio_waitq_wake);
+		kiocb.ki_flags |= IOCB_WAITQ;
+		kiocb.ki_waitq = &wq->wpq;
+	} else if (how == KAIO_IO_NOWAIT) {
+		kiocb.ki_flags |= IOCB_NOWAIT;
+	}
 	return vfs_iocb_iter_read(file, &kiocb, iter);
 }
 
 /* Reads up to @len bytes at @pos into the user buffer @buf (current mm). */
 ssize_t kaio_shim_read(struct file *file, loff_t pos, u64 buf, size_t len,
-		       struct kaio_waitq *wq, void *data)
+		       int how, struct kaio_waitq *wq, void *data)
 {
 	struct iov_iter iter;
 	ssize_t ret;
 
+	if (!file->f_op->read_iter)
+		return kaio_read_plain(file, &pos, buf, len);
 	ret = import_ubuf(ITER_DEST, u64_to_user_ptr(buf), len, &iter);
 	if (ret)
 		return ret;
-	return kaio_read_iter(file, pos, &iter, wq, data);
+	return kaio_read_iter(file, pos, &iter, how, wq, data);
 }
 
-ssize_t kaio_shim_write(struct file *file, loff_t pos, u64 buf, size_t len)
+/*
+ * Writes from the user buffer @buf: KAIO_IO_NOWAIT fails with -EAGAIN
+ * instead of blocking (streams); else as pwrite(2), with its permission
+ * hook, fsnotify, RLIMIT_FSIZE and freeze protection.
+ */
+ssize_t kaio_shim_write(struct file *file, loff_t pos, u64 buf, size_t len,
+			int how)
 {
 	struct iov_iter iter;
+	struct kiocb kiocb;
 	ssize_t ret;
 
 	ret = import_ubuf(ITER_SOURCE, u64_to_user_ptr(buf), len, &iter);
 	if (ret)
 		return ret;
-	return vfs_iter_write(file, &iter, &pos, 0);
+	if (how != KAIO_IO_NOWAIT || !file->f_op->write_iter)
+		return vfs_iter_write(file, &iter, &pos, 0);
+	init_sync_kiocb(&kiocb, file);
+	kiocb.ki_flags |= IOCB_NOWAIT;
+	return vfs_iocb_iter_write(file, &kiocb, &iter);
+}
+
+/* ---- Parking on a pipe, socket, FIFO or tty without a thread ---- */
+
+struct kaio_poll {
+	struct wait_queue_entry wait[KAIO_POLL_HEADS];
+	wait_queue_head_t *head[KAIO_POLL_HEADS];
+	unsigned int nr;
+	bool overflow;
+	__poll_t events;
+	void *owner;
+};
+
+struct kaio_poll *kaio_shim_poll_alloc(void *owner)
+{
+	struct kaio_poll *p = kzalloc(sizeof(*p), GFP_KERNEL_ACCOUNT);
+
+	if (p)
+		p->owner = owner;
+	return p;
+}
+
+/* Takes every entry off its wait queue; no wake-up can see it afterwards. */
+void kaio_shim_poll_unhook(struct kaio_poll *p)
+{
+	unsigned int i;
+
+	for (i = 0; i < p->nr; i++) {
+		unsigned long flags;
+
+		spin_lock_irqsave(&p->head[i]->lock, flags);
+		list_del_init(&p->wait[i].entry);
+		spin_unlock_irqrestore(&p->head[i]->lock, flags);
+	}
+	p->nr = 0;
+	p->overflow = false;
+}
+
+void kaio_shim_poll_free(struct kaio_poll *p)
+{
+	kaio_shim_poll_unhook(p);
+	kfree(p);
+}
+
+/*
+ * Called from the file's wait queue (often softirq: TCP ACKs) with its
+ * lock held. The entry stays queued; Rust's park state decides whether
+ * this wake-up hands the request back, and the owner unhooks.
+ */
+struct kaio_poll_pt {
+	poll_table pt;
+	struct kaio_poll *p;
+};
+
+static int kaio_poll_wake(struct wait_queue_entry *wait, unsigned int mode,
+			  int sync, void *key)
+{
+	struct kaio_poll *p = wait->private;
+	__poll_t mask = key_to_poll(key);
+
+	if (mask && !(mask & (p->events | EPOLLERR | EPOLLHUP)))
+		return 0;
+	kaio_rust_poll_wake(p->owner, in_interrupt());
+	return 0;
+}
+
+static void kaio_poll_queue_proc(struct file *file, wait_queue_head_t *head,
+				 poll_table *pt)
+{
+	struct kaio_poll *p = container_of(pt, struct kaio_poll_pt, pt)->p;
+	struct wait_queue_entry *w;
+
+	if (p->nr >= KAIO_POLL_HEADS) {
+		p->overflow = true;
+		return;
+	}
+	w = &p->wait[p->nr];
+	init_waitqueue_func_entry(w, kaio_poll_wake);
+	w->private = p;
+	p->head[p->nr++] = head;
+	add_wait_queue(head, w);
+}
+
+/*
+ * Hooks @p on @file's wait queues for @events and returns the file's
+ * current mask (the caller re-checks readiness after arming, so no
+ * wake-up is lost). A file with more wait queues than kaio tracks reports
+ * itself ready: the caller retries instead of parking.
+ */
+__poll_t kaio_shim_poll_arm(struct kaio_poll *p, struct file *file,
+			    __poll_t events)
+{
+	struct kaio_poll_pt spt = { .p = p };
+	__poll_t mask;
+
+	p->events = events;
+	init_poll_funcptr(&spt.pt, kaio_poll_queue_proc);
+	spt.pt._key = events | EPOLLERR | EPOLLHUP;
+	mask = vfs_poll(file, &spt.pt);
+	if (p->overflow)
+		mask |= events;
+	return mask;
 }
 
 /* ---- SENDFILE: page cache or private pages -> socket, pipe or file ---- */
 
-enum { KAIO_OUT_SOCKET, KAIO_OUT_PIPE, KAIO_OUT_FILE };
-
-/* What SENDFILE can write to; -EINVAL for anything else. */
+/* What SENDFILE can write to; -EINVAL for anything else (as sendfile(2)). */
 int kaio_shim_out_kind(struct file *out)
 {
 	umode_t mode = file_inode(out)->i_mode;
 
 	if (!(out->f_mode & FMODE_WRITE))
 		return -EBADF;
+	if (out->f_flags & O_APPEND)
+		return -EINVAL;
 	if (sock_from_file(out))
 		return KAIO_OUT_SOCKET;
 	if (S_ISFIFO(mode))
@@ -418,104 +678,14 @@ int kaio_shim_out_kind(struct file *out)
 	return -EINVAL;
 }
 
-/*
- * Per-request sendfile state: the bvec array of one window, the private
- * pages of NOCACHE reads and their direct-I/O kiocb, and the wait entries
- * that park the request on a full socket or pipe (two: a pipe polls on two
- * queues).
- */
-struct kaio_sf {
-	unsigned int max_pages;
-	atomic_t out_armed;
-	void *data;
-	struct wait_queue_entry out_wait[2];
-	wait_queue_head_t *out_head[2];
-	unsigned int nr_heads;
-	/* NOCACHE: one window of private pages and its read. */
-	struct kiocb dio;
-	long dio_res;
-	loff_t buf_pos;
-	size_t buf_len;
-	struct page **pages;
-	struct bio_vec bv[];
-};
-
-struct kaio_sf *kaio_shim_sf_alloc(unsigned int max_pages, bool nocache)
-{
-	struct kaio_sf *sf;
-
-	sf = kzalloc(struct_size(sf, bv, max_pages), GFP_KERNEL_ACCOUNT);
-	if (!sf)
-		return NULL;
-	sf->max_pages = max_pages;
-	if (nocache) {
-		sf->pages = kcalloc(max_pages, sizeof(*sf->pages), GFP_KERNEL_ACCOUNT);
-		if (!sf->pages) {
-			kfree(sf);
-			return NULL;
-		}
-	}
-	return sf;
-}
-
-static void kaio_sf_put_pages(struct kaio_sf *sf)
-{
-	unsigned int i;
-
-	for (i = 0; sf->pages && i < sf->max_pages; i++) {
-		if (sf->pages[i])
-			put_page(sf->pages[i]);
-		sf->pages[i] = NULL;
-	}
-	sf->buf_len = 0;
-}
-
-/*
- * Unhooks the out wait entries. Returns the parked request's reference if
- * this call took the armed state (the caller now owns it), else NULL.
- */
-void *kaio_shim_sf_disarm(struct kaio_sf *sf)
-{
-	void *took = atomic_xchg(&sf->out_armed, 0) ? sf->data : NULL;
-	unsigned int i;
-
-	for (i = 0; i < sf->nr_heads; i++) {
-		unsigned long flags;
-
-		spin_lock_irqsave(&sf->out_head[i]->lock, flags);
-		list_del_init(&sf->out_wait[i].entry);
-		spin_unlock_irqrestore(&sf->out_head[i]->lock, flags);
-	}
-	sf->nr_heads = 0;
-	return took;
-}
-
-/* Not armed, no I/O in flight (the request's owner guarantees both). */
-void kaio_shim_sf_free(struct kaio_sf *sf)
-{
-	kaio_shim_sf_disarm(sf);
-	kaio_sf_put_pages(sf);
-	kfree(sf->pages);
-	kfree(sf);
-}
-
-/* Clamps [pos, pos + len) to the file's current size; 0 at or past EOF. */
-static size_t kaio_sf_clamp(struct file *in, loff_t pos, size_t len)
-{
-	loff_t size = i_size_read(file_inode(in));
-
-	if (pos >= size)
-		return 0;
-	return min_t(loff_t, len, size - pos);
-}
-
 /* Writes @nr bvecs without blocking: bytes written, -EAGAIN when full. */
-static ssize_t kaio_sf_write(struct kaio_sf *sf, unsigned int nr, size_t len,
+static ssize_t kaio_sf_write(struct bio_vec *bv, unsigned int nr, size_t len,
 			     struct file *out, int kind)
 {
 	struct iov_iter iter;
+	ssize_t ret;
 
-	iov_iter_bvec(&iter, ITER_SOURCE, sf->bv, nr, len);
+	iov_iter_bvec(&iter, ITER_SOURCE, bv, nr, len);
 	if (kind == KAIO_OUT_SOCKET) {
 		struct msghdr msg = {
 			.msg_flags = MSG_SPLICE_PAGES | MSG_DONTWAIT | MSG_NOSIGNAL,
@@ -531,61 +701,71 @@ static ssize_t kaio_sf_write(struct kaio_sf *sf, unsigned int nr, size_t len,
 		kiocb.ki_flags |= IOCB_NOWAIT;
 		return vfs_iocb_iter_write(out, &kiocb, &iter);
 	}
-	{
-		loff_t opos = out->f_pos;
-		ssize_t ret = vfs_iter_write(out, &iter, &opos, 0);
+	/* A regular file: at its position, as sendfile(2) writes. */
+	mutex_lock(&out->f_pos_lock);
+	ret = vfs_iter_write(out, &iter, &out->f_pos, 0);
+	mutex_unlock(&out->f_pos_lock);
+	return ret;
+}
 
-		if (ret > 0)
-			out->f_pos = opos;
-		return ret;
-	}
+/* The permission hook and fanotify event of a read of [pos, pos + len). */
+int kaio_shim_sf_verify(struct file *in, loff_t pos, size_t len)
+{
+	return rw_verify_area(READ, in, &pos, len);
+}
+
+void kaio_shim_sf_accessed(struct file *in)
+{
+	fsnotify_access(in);
 }
 
 /*
  * Sends up to @len bytes at @pos of @in from the page cache, with no copy
  * to a socket (the socket takes its own page references): the contiguous
- * run of uptodate folios starting at @pos, at most one window. Returns
- * bytes sent; 0 at EOF; -ENODATA if the folio at @pos is not cached and
- * uptodate (the caller reads it in); -EAGAIN if @out is full.
+ * run of uptodate folios starting at @pos. Returns bytes sent; 0 at EOF;
+ * -ENODATA if the folio at @pos is not cached and uptodate (the caller
+ * reads it in); -EAGAIN if @out is full. The bvecs live on the stack: a
+ * parked request holds no per-window array.
  */
-ssize_t kaio_shim_sf_send_cached(struct kaio_sf *sf, struct file *in,
-				 loff_t pos, size_t len, struct file *out,
-				 int kind)
+ssize_t kaio_shim_sf_send_cached(struct file *in, loff_t pos, size_t len,
+				 struct file *out, int kind)
 {
+	struct bio_vec bv[KAIO_SF_BATCH];
 	struct folio_batch fbatch;
+	loff_t size = i_size_read(file_inode(in));
 	pgoff_t start = pos >> PAGE_SHIFT;
-	pgoff_t end;
 	unsigned int i, nr = 0;
 	size_t total = 0;
 	loff_t p = pos;
 	ssize_t ret;
 
-	len = kaio_sf_clamp(in, pos, min_t(size_t, len, (size_t)sf->max_pages << PAGE_SHIFT));
-	if (!len)
+	if (pos >= size)
 		return 0;
-	end = (pos + len - 1) >> PAGE_SHIFT;
+	len = min_t(loff_t, len, size - pos);
+	len = min_t(size_t, len, (size_t)KAIO_SF_BATCH << PAGE_SHIFT);
 	folio_batch_init(&fbatch);
-	filemap_get_folios_contig(in->f_mapping, &start, end, &fbatch);
-	for (i = 0; i < folio_batch_count(&fbatch) && total < len && nr < sf->max_pages; i++) {
+	filemap_get_folios_contig(in->f_mapping, &start,
+				  (pos + len - 1) >> PAGE_SHIFT, &fbatch);
+	for (i = 0; i < folio_batch_count(&fbatch) && total < len; i++) {
 		struct folio *folio = fbatch.folios[i];
-		size_t off, n;
+		size_t off;
 
 		if (!folio_test_uptodate(folio) || folio_pos(folio) > p ||
 		    folio_pos(folio) + folio_size(folio) <= p)
 			break;
 		off = p - folio_pos(folio);
-		while (off < folio_size(folio) && total < len && nr < sf->max_pages) {
-			struct page *page = folio_page(folio, off >> PAGE_SHIFT);
+		while (off < folio_size(folio) && total < len && nr < KAIO_SF_BATCH) {
 			size_t in_page = offset_in_page(off);
+			size_t n = min_t(size_t, PAGE_SIZE - in_page, len - total);
 
-			n = min_t(size_t, PAGE_SIZE - in_page, len - total);
-			bvec_set_page(&sf->bv[nr++], page, n, in_page);
+			bvec_set_page(&bv[nr++], folio_page(folio, off >> PAGE_SHIFT),
+				      n, in_page);
 			total += n;
 			off += n;
 			p += n;
 		}
 	}
-	ret = total ? kaio_sf_write(sf, nr, total, out, kind) : -ENODATA;
+	ret = total ? kaio_sf_write(bv, nr, total, out, kind) : -ENODATA;
 	folio_batch_release(&fbatch);
 	return ret;
 }
@@ -600,7 +780,8 @@ ssize_t kaio_shim_sf_fill(struct file *in, loff_t pos, size_t len,
 	struct iov_iter iter;
 
 	iov_iter_discard(&iter, ITER_DEST, len);
-	return kaio_read_iter(in, pos, &iter, wq, data);
+	return kaio_read_iter(in, pos, &iter, wq ? KAIO_IO_WAITQ : KAIO_IO_BLOCK,
+			      wq, data);
 }
 
 /* Starts reading [pos, pos + len) into the page cache; does not wait. */
@@ -609,7 +790,46 @@ void kaio_shim_sf_prefetch(struct file *in, loff_t pos, size_t len)
 	vfs_fadvise(in, pos, len, POSIX_FADV_WILLNEED);
 }
 
-/* ---- NOCACHE: direct reads into the request's private pages ---- */
+/* ---- A private window: direct reads (NOCACHE, O_DIRECT), or copies ---- */
+
+struct kaio_sf {
+	unsigned int max_pages;
+	struct kiocb dio;
+	long dio_res;
+	void *data;
+	loff_t buf_pos;
+	size_t buf_len;
+	struct page *pages[];
+};
+
+struct kaio_sf *kaio_shim_sf_alloc(unsigned int max_pages)
+{
+	struct kaio_sf *sf;
+
+	sf = kzalloc(struct_size(sf, pages, max_pages), GFP_KERNEL_ACCOUNT);
+	if (sf)
+		sf->max_pages = max_pages;
+	return sf;
+}
+
+static void kaio_sf_put_pages(struct kaio_sf *sf)
+{
+	unsigned int i;
+
+	for (i = 0; i < sf->max_pages; i++) {
+		if (sf->pages[i])
+			put_page(sf->pages[i]);
+		sf->pages[i] = NULL;
+	}
+	sf->buf_len = 0;
+}
+
+/* No read in flight (the request's lent reference guarantees it). */
+void kaio_shim_sf_free(struct kaio_sf *sf)
+{
+	kaio_sf_put_pages(sf);
+	kfree(sf);
+}
 
 static void kaio_sf_dio_done(struct kiocb *iocb, long res)
 {
@@ -620,45 +840,55 @@ static void kaio_sf_dio_done(struct kiocb *iocb, long res)
 }
 
 /*
- * Reads one window at page-aligned @pos with direct I/O into fresh private
- * pages (the previous window's pages may still be referenced by the
- * socket). Returns the bytes read if the read completed at once,
- * -EIOCBQUEUED if kaio_rust_sf_wake(@data) will report it (from the bio
- * completion), or an error. kaio_shim_sf_dio_result() gives the result.
+ * Reads one window at page-aligned @pos into fresh private pages (the
+ * previous window's pages may still be referenced by the socket). With
+ * @direct, by direct I/O (the file must support it): returns the bytes if
+ * the read completed at once, -EIOCBQUEUED if kaio_rust_sf_wake(@data)
+ * will report it (from the bio completion), or an error. Without, a
+ * buffered copy for files whose data is not in the page cache (tmpfs
+ * holes, sysfs, procfs): returns the bytes. kaio_shim_sf_dio_result()
+ * gives the result and makes it the valid window.
  */
-ssize_t kaio_shim_sf_dio(struct kaio_sf *sf, struct file *in, loff_t pos,
-			 size_t len, void *data)
+ssize_t kaio_shim_sf_window(struct kaio_sf *sf, struct file *in, loff_t pos,
+			    size_t len, bool direct, void *data)
 {
-	unsigned int i, nr = DIV_ROUND_UP(len, PAGE_SIZE);
+	unsigned int i, nr = min_t(size_t, DIV_ROUND_UP(len, PAGE_SIZE), sf->max_pages);
+	struct bio_vec *bv;
 	struct iov_iter iter;
 	ssize_t ret;
 
 	kaio_sf_put_pages(sf);
-	if (nr > sf->max_pages)
-		nr = sf->max_pages;
+	bv = kmalloc_array(nr, sizeof(*bv), GFP_KERNEL_ACCOUNT);
+	if (!bv)
+		return -ENOMEM;
 	for (i = 0; i < nr; i++) {
 		sf->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT);
 		if (!sf->pages[i]) {
+			kfree(bv);
 			kaio_sf_put_pages(sf);
 			return -ENOMEM;
 		}
-		bvec_set_page(&sf->bv[i], sf->pages[i], PAGE_SIZE, 0);
+		bvec_set_page(&bv[i], sf->pages[i], PAGE_SIZE, 0);
 	}
-	iov_iter_bvec(&iter, ITER_DEST, sf->bv, nr, (size_t)nr << PAGE_SHIFT);
+	iov_iter_bvec(&iter, ITER_DEST, bv, nr, (size_t)nr << PAGE_SHIFT);
 	init_sync_kiocb(&sf->dio, in);
 	sf->dio.ki_pos = pos;
-	sf->dio.ki_flags |= IOCB_DIRECT;
-	sf->dio.ki_complete = kaio_sf_dio_done;
 	sf->data = data;
 	sf->buf_pos = pos;
+	if (direct) {
+		sf->dio.ki_flags |= IOCB_DIRECT;
+		sf->dio.ki_complete = kaio_sf_dio_done;
+	}
 	WRITE_ONCE(sf->dio_res, -EINPROGRESS);
+	/* The block layer copied the bvecs into its bios: ours can go. */
 	ret = vfs_iocb_iter_read(in, &sf->dio, &iter);
+	kfree(bv);
 	if (ret != -EIOCBQUEUED)
 		WRITE_ONCE(sf->dio_res, ret);
 	return ret;
 }
 
-/* The completed direct read's result; it becomes the valid buffer. */
+/* The completed read's result; it becomes the valid window. */
 long kaio_shim_sf_dio_result(struct kaio_sf *sf)
 {
 	long res = READ_ONCE(sf->dio_res);
@@ -674,18 +904,19 @@ long kaio_shim_sf_dio_result(struct kaio_sf *sf)
 ssize_t kaio_shim_sf_send_private(struct kaio_sf *sf, loff_t pos, size_t len,
 				  struct file *out, int kind)
 {
+	struct bio_vec bv[KAIO_SF_BATCH];
 	size_t off = pos - sf->buf_pos, total = 0;
 	unsigned int nr = 0;
 
 	len = min_t(size_t, len, sf->buf_len - off);
-	while (total < len) {
+	while (total < len && nr < KAIO_SF_BATCH) {
 		size_t in_page = offset_in_page(off + total);
 		size_t n = min_t(size_t, PAGE_SIZE - in_page, len - total);
 
-		bvec_set_page(&sf->bv[nr++], sf->pages[(off + total) >> PAGE_SHIFT], n, in_page);
+		bvec_set_page(&bv[nr++], sf->pages[(off + total) >> PAGE_SHIFT], n, in_page);
 		total += n;
 	}
-	return total ? kaio_sf_write(sf, nr, total, out, kind) : 0;
+	return total ? kaio_sf_write(bv, nr, total, out, kind) : 0;
 }
 
 /* Start and valid length of the private window. */
@@ -699,67 +930,6 @@ size_t kaio_shim_sf_buf_len(struct kaio_sf *sf)
 	return sf->buf_len;
 }
 
-/* ---- Parking on a full socket or pipe without a thread ---- */
-
-struct kaio_sf_pt {
-	poll_table pt;
-	struct kaio_sf *sf;
-};
-
-/*
- * Called from the socket's or pipe's wait queue (often softirq: TCP ACKs)
- * when it becomes writable or fails: hand the request back once.
- */
-static int kaio_sf_out_wake(struct wait_queue_entry *wait, unsigned int mode,
-			    int sync, void *key)
-{
-	struct kaio_sf *sf = wait->private;
-	__poll_t mask = key_to_poll(key);
-
-	if (mask && !(mask & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
-		return 0;
-	list_del_init(&wait->entry);
-	if (atomic_xchg(&sf->out_armed, 0))
-		kaio_rust_sf_wake(sf->data, in_interrupt());
-	return 1;
-}
-
-static void kaio_sf_queue_proc(struct file *file, wait_queue_head_t *head,
-			       poll_table *pt)
-{
-	struct kaio_sf *sf = container_of(pt, struct kaio_sf_pt, pt)->sf;
-	struct wait_queue_entry *w;
-
-	if (sf->nr_heads >= ARRAY_SIZE(sf->out_wait))
-		return;
-	w = &sf->out_wait[sf->nr_heads];
-	init_waitqueue_func_entry(w, kaio_sf_out_wake);
-	w->private = sf;
-	sf->out_head[sf->nr_heads++] = head;
-	add_wait_queue(head, w);
-}
-
-/*
- * Parks the request until @out is writable: returns 0 if parked (the wake
- * callback, or kaio_shim_sf_disarm() by a canceller, now owns @data), 1 if
- * @out is already writable or failed (retry the write now; @data stays the
- * caller's).
- */
-int kaio_shim_sf_arm_out(struct kaio_sf *sf, struct file *out, void *data)
-{
-	struct kaio_sf_pt spt = { .sf = sf };
-	__poll_t mask;
-
-	kaio_shim_sf_disarm(sf);
-	sf->data = data;
-	atomic_set(&sf->out_armed, 1);
-	init_poll_funcptr(&spt.pt, kaio_sf_queue_proc);
-	mask = vfs_poll(out, &spt.pt);
-	if (!(mask & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
-		return 0;
-	return kaio_shim_sf_disarm(sf) ? 1 : 0;
-}
-
 /* ---- Installing a KEEP'd file in the submitter's fd table ---- */
 
 struct kaio_task_work {
@@ -767,6 +937,12 @@ struct kaio_task_work {
 	void *data;
 };
 
+/*
+ * The callback holds a module reference from kaio_shim_task_work_add()
+ * until its very last instruction: module_put() is a tail call, so no
+ * instruction of this module runs after the reference is dropped and
+ * rmmod can never free code a pending callback will run.
+ */
 static void kaio_task_work_fn(struct callback_head *cb)
 {
 	struct kaio_task_work *tw = container_of(cb, struct kaio_task_work, cb);
@@ -774,6 +950,7 @@ static void kaio_task_work_fn(struct callback_head *cb)
 
 	kfree(tw);
 	kaio_rust_task_work(data, current->flags & PF_EXITING);
+	module_put(THIS_MODULE);
 }
 
 /* Runs kaio_rust_task_work(@data) in @task's own context, soon. */
@@ -786,9 +963,12 @@ int kaio_shim_task_work_add(struct task_struct *task, void *data)
 		return -ENOMEM;
 	tw->data = data;
 	init_task_work(&tw->cb, kaio_task_work_fn);
+	__module_get(THIS_MODULE);
 	ret = task_work_add(task, &tw->cb, TWA_SIGNAL);
-	if (ret)
+	if (ret) {
+		module_put(THIS_MODULE);
 		kfree(tw);
+	}
 	return ret;
 }
 
@@ -802,7 +982,7 @@ int kaio_shim_install_fd(struct file *file, bool cloexec)
 	return fd;
 }
 
-/* ---- poll ---- */
+/* ---- The device: misc device, poll, stats ---- */
 
 void kaio_shim_init_waitqueue_head(struct wait_queue_head *wq)
 {
@@ -820,6 +1000,7 @@ static const struct file_operations kaio_fops = {
 	.open		= kaio_rust_open,
 	.release	= kaio_rust_release,
 	.unlocked_ioctl	= kaio_rust_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
 	.mmap		= kaio_rust_mmap,
 	.poll		= kaio_poll,
 	.llseek		= noop_llseek,
@@ -833,6 +1014,7 @@ static struct miscdevice kaio_misc = {
 };
 
 static struct dentry *kaio_debugfs;
+static struct workqueue_struct *kaio_wq;
 
 /* /sys/kernel/debug/kaio/stats: one "name value" line per Rust counter. */
 static int kaio_stats_show(struct seq_file *m, void *unused)
@@ -847,7 +1029,11 @@ static int kaio_stats_show(struct seq_file *m, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(kaio_stats);
 
-/* kaio's workqueue: unbound, as its work may sleep on I/O and locks. */
+/*
+ * kaio's workqueue runs no request work: only context teardown and the
+ * ends of requests whose process has died (cancelled, they only release
+ * what they hold and post their completion). Module exit drains it.
+ */
 struct workqueue_struct *kaio_shim_workqueue(void)
 {
 	return kaio_wq;
@@ -858,7 +1044,7 @@ int kaio_shim_register(void)
 	int ret;
 
 	WARN(inject_warn, "kaio: inject_warn=1: deliberate warning for the log gate test\n");
-	kaio_wq = alloc_workqueue("kaio", WQ_UNBOUND, READ_ONCE(max_workers));
+	kaio_wq = alloc_workqueue("kaio", WQ_UNBOUND, 0);
 	if (!kaio_wq)
 		return -ENOMEM;
 	/* debugfs is optional, as everywhere in the kernel: errors are ignored. */
@@ -872,7 +1058,7 @@ int kaio_shim_register(void)
 	return ret;
 }
 
-/* No context is left (each holds a module reference): drain and remove. */
+/* No file is open (each holds a module reference): drain and remove. */
 void kaio_shim_deregister(void)
 {
 	misc_deregister(&kaio_misc);

@@ -39,16 +39,25 @@ mod ffi {
             addr: *mut c_void,
         ) -> c_int;
         pub(super) fn kaio_shim_get_current_cred() -> *const bindings::cred;
+        pub(super) fn kaio_shim_cred_is_current(cred: *const bindings::cred) -> bool;
         pub(super) fn kaio_shim_put_cred(cred: *const bindings::cred);
         pub(super) fn kaio_shim_mmgrab_current() -> *mut bindings::mm_struct;
         pub(super) fn kaio_shim_mmdrop(mm: *mut bindings::mm_struct);
         pub(super) fn kaio_shim_is_current_mm(mm: *const bindings::mm_struct) -> bool;
-        pub(super) fn kaio_shim_use_mm(mm: *mut bindings::mm_struct) -> bool;
-        pub(super) fn kaio_shim_unuse_mm(mm: *mut bindings::mm_struct);
         pub(super) fn kaio_shim_get_current_task() -> *mut bindings::task_struct;
         pub(super) fn kaio_shim_put_task(task: *mut bindings::task_struct);
         pub(super) fn kaio_shim_real_signal_pending() -> bool;
+        pub(super) fn kaio_shim_signal_pending() -> bool;
+        pub(super) fn kaio_shim_fatal_signal_pending() -> bool;
+        pub(super) fn kaio_shim_cond_resched();
         pub(super) fn kaio_shim_access_ok(addr: u64, len: u64) -> bool;
+        pub(super) fn kaio_shim_user_charge(uid: *mut u32) -> c_int;
+        pub(super) fn kaio_shim_user_uncharge(uid: u32);
+        pub(super) fn kaio_shim_worker_create(lane: *mut c_void, idx: c_uint) -> *mut c_void;
+        pub(super) fn kaio_shim_worker_stop(vt: *mut c_void);
+        pub(super) fn kaio_shim_worker_private_fs() -> c_int;
+        pub(super) fn kaio_shim_wake_task(task: *mut bindings::task_struct);
+        pub(super) fn kaio_shim_interrupt(task: *mut bindings::task_struct);
         pub(super) fn kaio_shim_get_root(root: *mut bindings::path);
         pub(super) fn kaio_shim_get_pwd(pwd: *mut bindings::path);
         pub(super) fn kaio_shim_current_umask() -> c_int;
@@ -62,7 +71,7 @@ mod ffi {
             umask: c_int,
         ) -> *mut bindings::file;
         pub(super) fn kaio_shim_fget(fd: c_int) -> *mut bindings::file;
-        pub(super) fn kaio_shim_file_caps(file: *const bindings::file) -> c_uint;
+        pub(super) fn kaio_shim_file_caps(file: *mut bindings::file) -> c_uint;
         pub(super) fn kaio_shim_valid_open_flags(flags: c_int) -> c_int;
         pub(super) fn kaio_shim_waitq_alloc() -> *mut c_void;
         pub(super) fn kaio_shim_waitq_free(wq: *mut c_void);
@@ -71,6 +80,7 @@ mod ffi {
             pos: i64,
             buf: u64,
             len: usize,
+            how: c_int,
             wq: *mut c_void,
             data: *mut c_void,
         ) -> isize;
@@ -79,7 +89,13 @@ mod ffi {
             pos: i64,
             buf: u64,
             len: usize,
+            how: c_int,
         ) -> isize;
+        pub(super) fn kaio_shim_poll_alloc(owner: *mut c_void) -> *mut c_void;
+        pub(super) fn kaio_shim_poll_unhook(p: *mut c_void);
+        pub(super) fn kaio_shim_poll_free(p: *mut c_void);
+        pub(super) fn kaio_shim_poll_arm(p: *mut c_void, file: *mut bindings::file, events: c_uint)
+            -> c_uint;
         pub(super) fn kaio_shim_task_work_add(
             task: *mut bindings::task_struct,
             data: *mut c_void,
@@ -87,11 +103,9 @@ mod ffi {
         pub(super) fn kaio_shim_install_fd(file: *mut bindings::file, cloexec: bool) -> c_int;
         pub(super) fn kaio_shim_param(idx: c_uint) -> u64;
         pub(super) fn kaio_shim_out_kind(out: *mut bindings::file) -> c_int;
-        pub(super) fn kaio_shim_sf_alloc(max_pages: c_uint, nocache: bool) -> *mut c_void;
-        pub(super) fn kaio_shim_sf_disarm(sf: *mut c_void) -> *mut c_void;
-        pub(super) fn kaio_shim_sf_free(sf: *mut c_void);
+        pub(super) fn kaio_shim_sf_verify(inf: *mut bindings::file, pos: i64, len: usize) -> c_int;
+        pub(super) fn kaio_shim_sf_accessed(inf: *mut bindings::file);
         pub(super) fn kaio_shim_sf_send_cached(
-            sf: *mut c_void,
             inf: *mut bindings::file,
             pos: i64,
             len: usize,
@@ -106,11 +120,14 @@ mod ffi {
             data: *mut c_void,
         ) -> isize;
         pub(super) fn kaio_shim_sf_prefetch(inf: *mut bindings::file, pos: i64, len: usize);
-        pub(super) fn kaio_shim_sf_dio(
+        pub(super) fn kaio_shim_sf_alloc(max_pages: c_uint) -> *mut c_void;
+        pub(super) fn kaio_shim_sf_free(sf: *mut c_void);
+        pub(super) fn kaio_shim_sf_window(
             sf: *mut c_void,
             inf: *mut bindings::file,
             pos: i64,
             len: usize,
+            direct: bool,
             data: *mut c_void,
         ) -> isize;
         pub(super) fn kaio_shim_sf_dio_result(sf: *mut c_void) -> isize;
@@ -123,11 +140,6 @@ mod ffi {
         ) -> isize;
         pub(super) fn kaio_shim_sf_buf_pos(sf: *mut c_void) -> i64;
         pub(super) fn kaio_shim_sf_buf_len(sf: *mut c_void) -> usize;
-        pub(super) fn kaio_shim_sf_arm_out(
-            sf: *mut c_void,
-            out: *mut bindings::file,
-            data: *mut c_void,
-        ) -> c_int;
     }
 }
 
@@ -267,8 +279,14 @@ impl Cred {
         Cred(NonNull::new(c.cast_mut()).expect("current task has credentials"))
     }
 
-    /// Runs `f` with these credentials in place of the current task's.
+    /// Runs `f` with these credentials in place of the current task's. A
+    /// worker runs with its process's credentials already; they are only
+    /// overridden when the submitter's changed since (as io-wq does).
     pub(crate) fn with<R>(&self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: Compares pointers only.
+        if unsafe { ffi::kaio_shim_cred_is_current(self.0.as_ptr()) } {
+            return f();
+        }
         // SAFETY: By the type invariant the credentials are valid; they are
         // reverted below, before `self` can be dropped.
         let old = unsafe { bindings::override_creds(self.0.as_ptr()) };
@@ -314,20 +332,6 @@ impl Mm {
         unsafe { ffi::kaio_shim_is_current_mm(self.0.as_ptr()) }
     }
 
-    /// Runs `f` in this memory map from a kworker, so user addresses refer
-    /// to the owner's memory; `EFAULT` without running `f` if the owning
-    /// process has exited.
-    pub(crate) fn with<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
-        // SAFETY: By the type invariant the mm is valid; called from a
-        // kworker (a kthread without an mm), as `kthread_use_mm` requires.
-        if !unsafe { ffi::kaio_shim_use_mm(self.0.as_ptr()) } {
-            return Err(EFAULT);
-        }
-        let r = f();
-        // SAFETY: Paired with the successful `kaio_shim_use_mm` above.
-        unsafe { ffi::kaio_shim_unuse_mm(self.0.as_ptr()) };
-        Ok(r)
-    }
 }
 
 impl Drop for Mm {
@@ -365,6 +369,35 @@ impl TaskRef {
         // SAFETY: By the type invariant the task is valid.
         to_result(unsafe { ffi::kaio_shim_task_work_add(self.0.as_ptr(), data) })
     }
+
+    /// Gives up the reference as a raw pointer.
+    pub(crate) fn into_raw(self) -> *mut bindings::task_struct {
+        core::mem::ManuallyDrop::new(self).0.as_ptr()
+    }
+
+    /// Takes back a reference from [`TaskRef::into_raw`].
+    ///
+    /// # Safety
+    ///
+    /// `raw` came from `into_raw` and is taken back once (or borrowed
+    /// without dropping, through `ManuallyDrop`).
+    pub(crate) unsafe fn from_raw(raw: *mut bindings::task_struct) -> Self {
+        // INVARIANT: per the safety contract, a referenced task.
+        TaskRef(NonNull::new(raw).expect("a task"))
+    }
+
+    /// Wakes the task if it sleeps (a worker waiting for work).
+    pub(crate) fn wake(&self) {
+        // SAFETY: By the type invariant the task is valid.
+        unsafe { ffi::kaio_shim_wake_task(self.0.as_ptr()) }
+    }
+
+    /// Breaks the task (a worker) out of an interruptible wait: its
+    /// current operation sees a pending signal and returns.
+    pub(crate) fn interrupt(&self) {
+        // SAFETY: By the type invariant the task is valid.
+        unsafe { ffi::kaio_shim_interrupt(self.0.as_ptr()) }
+    }
 }
 
 impl Drop for TaskRef {
@@ -378,6 +411,24 @@ impl Drop for TaskRef {
 pub(crate) fn real_signal_pending() -> bool {
     // SAFETY: Reads the current task's flags.
     unsafe { ffi::kaio_shim_real_signal_pending() }
+}
+
+/// Whether any signal or notification is pending for the current task.
+pub(crate) fn signal_pending() -> bool {
+    // SAFETY: Reads the current task's flags.
+    unsafe { ffi::kaio_shim_signal_pending() }
+}
+
+/// Whether the current task (a worker) is being killed.
+pub(crate) fn fatal_signal_pending() -> bool {
+    // SAFETY: Reads the current task's signal state.
+    unsafe { ffi::kaio_shim_fatal_signal_pending() }
+}
+
+/// Lets the scheduler run something else (long loops in workers).
+pub(crate) fn cond_resched() {
+    // SAFETY: Called from process context (workers, ioctls).
+    unsafe { ffi::kaio_shim_cond_resched() }
 }
 
 /// Whether `[addr, addr + len)` is a user address range (`access_ok`).
@@ -480,6 +531,41 @@ impl FileCaps {
     pub(crate) fn async_read(self) -> bool {
         self.0 & 16 != 0
     }
+    /// The file supports direct I/O (`FMODE_CAN_ODIRECT`).
+    pub(crate) fn can_direct(self) -> bool {
+        self.0 & 32 != 0
+    }
+    /// Opened with `O_DIRECT`.
+    pub(crate) fn o_direct(self) -> bool {
+        self.0 & 64 != 0
+    }
+    /// A pipe, FIFO, socket or tty: transfers park on its wait queue.
+    pub(crate) fn stream(self) -> bool {
+        self.0 & 256 != 0
+    }
+}
+
+/// Poll event bits (`EPOLL*`, which bindgen does not export).
+pub(crate) mod poll {
+    /// Readable.
+    pub(crate) const IN: u32 = 0x0001;
+    /// Writable.
+    pub(crate) const OUT: u32 = 0x0004;
+    /// Error.
+    pub(crate) const ERR: u32 = 0x0008;
+    /// Hang-up.
+    pub(crate) const HUP: u32 = 0x0010;
+}
+
+/// How a read or write may wait (`KAIO_IO_*` in the shim).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IoMode {
+    /// May sleep (a worker, for a file that offers nothing better).
+    Block = 0,
+    /// Never waits for the disk: parks on the folio (see [`WaitQ`]).
+    WaitQ = 1,
+    /// Fails with `EAGAIN` instead of blocking (streams).
+    NoWait = 2,
 }
 
 /// A counted reference to an open file.
@@ -536,26 +622,33 @@ impl FileRef {
         FileCaps(unsafe { ffi::kaio_shim_file_caps(self.0.as_ptr()) })
     }
 
-    /// Reads into user memory of the current mm; see [`WaitQ`].
+    /// Reads into user memory of the current mm as `mode` allows; with
+    /// [`IoMode::WaitQ`], `wq` is armed with `data` (see [`WaitQ`]).
     pub(crate) fn read(
         &self,
         pos: i64,
         buf: u64,
         len: usize,
+        mode: IoMode,
         wq: Option<(&WaitQ, *mut c_void)>,
     ) -> isize {
         let (wq, data) = wq.map_or((core::ptr::null_mut(), core::ptr::null_mut()), |(w, d)| {
             (w.0.as_ptr(), d)
         });
+        let mode = if mode == IoMode::WaitQ && wq.is_null() {
+            IoMode::Block
+        } else {
+            mode
+        };
         // SAFETY: The file is valid; `wq` lives until its wake callback ran
         // (the caller's duty, see `WaitQ`); the shim checks the user range.
-        unsafe { ffi::kaio_shim_read(self.0.as_ptr(), pos, buf, len, wq, data) }
+        unsafe { ffi::kaio_shim_read(self.0.as_ptr(), pos, buf, len, mode as c_int, wq, data) }
     }
 
-    /// Writes from user memory of the current mm.
-    pub(crate) fn write(&self, pos: i64, buf: u64, len: usize) -> isize {
+    /// Writes from user memory of the current mm as `mode` allows.
+    pub(crate) fn write(&self, pos: i64, buf: u64, len: usize, mode: IoMode) -> isize {
         // SAFETY: The file is valid; the shim checks the user range.
-        unsafe { ffi::kaio_shim_write(self.0.as_ptr(), pos, buf, len) }
+        unsafe { ffi::kaio_shim_write(self.0.as_ptr(), pos, buf, len, mode as c_int) }
     }
 
     /// fsync(2) or fdatasync(2).
@@ -600,7 +693,8 @@ pub(crate) struct OutKind(c_int);
 
 impl FileRef {
     /// What SENDFILE can do with this file as its output (`EBADF` if not
-    /// open for writing, `EINVAL` if neither socket, pipe nor regular file).
+    /// open for writing, `EINVAL` if opened `O_APPEND` or neither socket,
+    /// pipe nor regular file, as sendfile(2)).
     pub(crate) fn out_kind(&self) -> Result<OutKind> {
         // SAFETY: The file is valid.
         let k = unsafe { ffi::kaio_shim_out_kind(self.0.as_ptr()) };
@@ -610,8 +704,31 @@ impl FileRef {
         Ok(OutKind(k))
     }
 
+    /// The permission hook (LSM, fanotify permission events) of reading
+    /// `[pos, pos + len)`, as read(2) and sendfile(2) run it.
+    pub(crate) fn verify_read(&self, pos: i64, len: usize) -> Result {
+        // SAFETY: The file is valid.
+        to_result(unsafe { ffi::kaio_shim_sf_verify(self.0.as_ptr(), pos, len) })
+    }
+
+    /// The access notification (inotify, fanotify) of a read.
+    pub(crate) fn accessed(&self) {
+        // SAFETY: The file is valid.
+        unsafe { ffi::kaio_shim_sf_accessed(self.0.as_ptr()) }
+    }
+
+    /// Sends from the page cache to `out` (no copy to sockets): bytes
+    /// sent, 0 at EOF, `-ENODATA` if the data at `pos` is not cached,
+    /// `-EAGAIN` if `out` is full.
+    pub(crate) fn send_cached(&self, pos: i64, len: usize, out: &FileRef, kind: OutKind) -> isize {
+        // SAFETY: Both files are valid.
+        unsafe {
+            ffi::kaio_shim_sf_send_cached(self.0.as_ptr(), pos, len, out.0.as_ptr(), kind.0)
+        }
+    }
+
     /// Brings `[pos, pos + len)` into the page cache without copying; as
-    /// [`FileRef::read`] for waiting.
+    /// [`FileRef::read`] for waiting (`None`: may block).
     pub(crate) fn fill(&self, pos: i64, len: usize, wq: Option<(&WaitQ, *mut c_void)>) -> isize {
         let (wq, data) = wq.map_or((core::ptr::null_mut(), core::ptr::null_mut()), |(w, d)| {
             (w.0.as_ptr(), d)
@@ -627,71 +744,55 @@ impl FileRef {
     }
 }
 
-/// A SENDFILE's kernel state (`struct kaio_sf`): one window of bvecs,
-/// NOCACHE's private pages and direct-read kiocb, and the wait entries that
-/// park the request on a full output.
+/// A SENDFILE's private window (`struct kaio_sf`): pages read by direct
+/// I/O (NOCACHE, or an `O_DIRECT` input) or copied from a file whose data
+/// is not in the page cache, and the direct read's kiocb.
 ///
 /// # Invariants
 ///
-/// `0` is a `kaio_sf` owned by this value. Only the worker running the
-/// request (holding its exec lock) uses it, except [`Sf::disarm`], which
-/// the shim makes safe against the wake callback and the worker. No direct
-/// read is in flight when it is dropped: a read in flight holds a
-/// reference to the request that owns this value.
+/// `0` is a `kaio_sf` owned by this value. No read is in flight when it is
+/// dropped: a read in flight holds a lent reference to the request that
+/// owns this value.
 pub(crate) struct Sf(NonNull<c_void>);
 
-// SAFETY: See the type invariant; the shim serialises the shared parts.
+// SAFETY: Used by one worker at a time (the request's runner); the bio
+// completion only writes the result and hands the request back.
 unsafe impl Send for Sf {}
 // SAFETY: As above.
 unsafe impl Sync for Sf {}
 
 impl Sf {
-    /// State for windows of `pages` pages (private pages if `nocache`).
-    pub(crate) fn new(pages: u32, nocache: bool) -> Result<Self> {
+    /// A window of up to `pages` pages.
+    pub(crate) fn new(pages: u32) -> Result<Self> {
         // SAFETY: Plain allocation.
-        let p = unsafe { ffi::kaio_shim_sf_alloc(pages, nocache) };
+        let p = unsafe { ffi::kaio_shim_sf_alloc(pages) };
         // INVARIANT: a fresh allocation.
         Ok(Sf(NonNull::new(p).ok_or(ENOMEM)?))
     }
 
-    /// Sends from the page cache (no copy to sockets); see the shim.
-    pub(crate) fn send_cached(
+    /// Reads the window at page-aligned `pos` into fresh pages: by direct
+    /// I/O if `direct` (`-EIOCBQUEUED`: `kaio_rust_sf_wake(data)` reports
+    /// its end), else a buffered copy.
+    pub(crate) fn read(
         &self,
         inf: &FileRef,
         pos: i64,
         len: usize,
-        out: &FileRef,
-        kind: OutKind,
+        direct: bool,
+        data: *mut c_void,
     ) -> isize {
-        // SAFETY: Both files are valid; the worker owns the bvec array.
-        unsafe {
-            ffi::kaio_shim_sf_send_cached(
-                self.0.as_ptr(),
-                inf.0.as_ptr(),
-                pos,
-                len,
-                out.0.as_ptr(),
-                kind.0,
-            )
-        }
-    }
-
-    /// Starts a direct read of one window at page-aligned `pos` into fresh
-    /// private pages; `-EIOCBQUEUED` means `kaio_rust_sf_wake(data)` will
-    /// report its end.
-    pub(crate) fn dio(&self, inf: &FileRef, pos: i64, len: usize, data: *mut c_void) -> isize {
         // SAFETY: The file is valid; the request behind `data` keeps this
         // state alive until the completion ran.
-        unsafe { ffi::kaio_shim_sf_dio(self.0.as_ptr(), inf.0.as_ptr(), pos, len, data) }
+        unsafe { ffi::kaio_shim_sf_window(self.0.as_ptr(), inf.0.as_ptr(), pos, len, direct, data) }
     }
 
-    /// The finished direct read's result.
-    pub(crate) fn dio_result(&self) -> isize {
+    /// The finished read's result; it becomes the valid window.
+    pub(crate) fn result(&self) -> isize {
         // SAFETY: The worker owns the state; the read has completed.
         unsafe { ffi::kaio_shim_sf_dio_result(self.0.as_ptr()) }
     }
 
-    /// File offset and length of the valid private window.
+    /// File offset and length of the valid window.
     pub(crate) fn window(&self) -> (i64, usize) {
         // SAFETY: Reads fields the worker owns.
         unsafe {
@@ -702,32 +803,145 @@ impl Sf {
         }
     }
 
-    /// Sends from the private window (which holds `pos`).
-    pub(crate) fn send_private(&self, pos: i64, len: usize, out: &FileRef, kind: OutKind) -> isize {
+    /// Sends from the window (which holds `pos`).
+    pub(crate) fn send(&self, pos: i64, len: usize, out: &FileRef, kind: OutKind) -> isize {
         // SAFETY: The output is valid; the worker owns the window.
         unsafe { ffi::kaio_shim_sf_send_private(self.0.as_ptr(), pos, len, out.0.as_ptr(), kind.0) }
-    }
-
-    /// Parks on `out` until writable: true if parked (the wake-up or a
-    /// canceller now owns `data`), false if writable now.
-    pub(crate) fn arm_out(&self, out: &FileRef, data: *mut c_void) -> bool {
-        // SAFETY: The output is valid and outlives the wait entries (the
-        // request drops this value, which unhooks them, before its files).
-        unsafe { ffi::kaio_shim_sf_arm_out(self.0.as_ptr(), out.0.as_ptr(), data) == 0 }
-    }
-
-    /// Unhooks a parked request: the reference it was parked with, if this
-    /// call took it.
-    pub(crate) fn disarm(&self) -> Option<NonNull<c_void>> {
-        // SAFETY: The shim serialises against the wake callback.
-        NonNull::new(unsafe { ffi::kaio_shim_sf_disarm(self.0.as_ptr()) })
     }
 }
 
 impl Drop for Sf {
     fn drop(&mut self) {
-        // SAFETY: Owned, not armed and no read in flight (type invariant).
+        // SAFETY: Owned, no read in flight (type invariant).
         unsafe { ffi::kaio_shim_sf_free(self.0.as_ptr()) };
+    }
+}
+
+/// Wait entries that park a request on a pollable file (`struct
+/// kaio_poll`): the wake callback calls `kaio_rust_poll_wake(owner)`.
+///
+/// # Invariants
+///
+/// `0` is a `kaio_poll` owned by this value; its entries are unhooked
+/// before it is freed (`kaio_shim_poll_free`), and the files whose wait
+/// queues they are on outlive the hooking (callers' duty, see `arm`).
+pub(crate) struct PollEntries(NonNull<c_void>);
+
+// SAFETY: Hooking and unhooking are done by the request's runner; wake
+// callbacks only read the owner pointer and event mask.
+unsafe impl Send for PollEntries {}
+// SAFETY: As above.
+unsafe impl Sync for PollEntries {}
+
+impl PollEntries {
+    /// Entries whose wake-ups report `owner`.
+    pub(crate) fn new(owner: *const c_void) -> Result<Self> {
+        // SAFETY: Plain allocation.
+        let p = unsafe { ffi::kaio_shim_poll_alloc(owner.cast_mut()) };
+        // INVARIANT: a fresh allocation.
+        Ok(PollEntries(NonNull::new(p).ok_or(ENOMEM)?))
+    }
+
+    /// Hooks the entries on `file`'s wait queues for `events`; returns the
+    /// file's current mask.
+    ///
+    /// # Safety
+    ///
+    /// `file` must stay open until [`PollEntries::unhook`] ran (or this
+    /// value is dropped).
+    pub(crate) unsafe fn arm(&self, file: &FileRef, events: u32) -> u32 {
+        // SAFETY: Per the safety contract and the type invariant.
+        unsafe { ffi::kaio_shim_poll_arm(self.0.as_ptr(), file.0.as_ptr(), events) }
+    }
+
+    /// Takes the entries off every wait queue.
+    pub(crate) fn unhook(&self) {
+        // SAFETY: By the type invariant; the hooked files are still open.
+        unsafe { ffi::kaio_shim_poll_unhook(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for PollEntries {
+    fn drop(&mut self) {
+        // SAFETY: Owned; unhooks before freeing.
+        unsafe { ffi::kaio_shim_poll_free(self.0.as_ptr()) };
+    }
+}
+
+/// A worker thread of the submitting process (a `vhost_task`), running
+/// `kaio_rust_worker_run(lane)` whenever woken with work pending.
+///
+/// # Invariants
+///
+/// `0` is a started vhost_task; [`Worker::stop`] consumes it.
+pub(crate) struct Worker(NonNull<c_void>);
+
+// SAFETY: vhost_task handles are used from any thread.
+unsafe impl Send for Worker {}
+// SAFETY: As above.
+unsafe impl Sync for Worker {}
+
+impl Worker {
+    /// Starts a worker in the current process for `lane`.
+    ///
+    /// # Safety
+    ///
+    /// `lane` must stay valid until [`Worker::stop`] returned.
+    pub(crate) unsafe fn start(lane: *const c_void, idx: u32) -> Result<Self> {
+        // SAFETY: Per the safety contract.
+        let vt = unsafe { ffi::kaio_shim_worker_create(lane.cast_mut(), idx) };
+        let vt = kernel::error::from_err_ptr(vt)?;
+        // INVARIANT: created and started.
+        Ok(Worker(NonNull::new(vt).ok_or(ENOMEM)?))
+    }
+
+    /// Gives up the handle as a raw pointer (for an atomic slot).
+    pub(crate) fn as_raw(this: &core::mem::ManuallyDrop<Self>) -> *const c_void {
+        this.0.as_ptr()
+    }
+
+    /// Takes a handle back from [`Worker::as_raw`].
+    ///
+    /// # Safety
+    ///
+    /// `raw` came from `as_raw` of a worker that was not stopped, and is
+    /// taken back once.
+    pub(crate) unsafe fn from_raw(raw: *mut c_void) -> Self {
+        // INVARIANT: per the safety contract, a started worker.
+        Worker(NonNull::new(raw).expect("a worker handle"))
+    }
+
+    /// Stops the worker and waits until it has exited.
+    pub(crate) fn stop(self) {
+        // SAFETY: By the type invariant; consumed here.
+        unsafe { ffi::kaio_shim_worker_stop(self.0.as_ptr()) }
+    }
+}
+
+/// In a worker: gives it a private copy of its process's fs_struct.
+pub(crate) fn worker_private_fs() -> Result {
+    // SAFETY: Called from a worker thread, for itself.
+    to_result(unsafe { ffi::kaio_shim_worker_private_fs() })
+}
+
+/// One request counted against `max_user_inflight` for the current real
+/// uid; given back on drop.
+pub(crate) struct UserCharge(u32);
+
+impl UserCharge {
+    /// Counts one request for the current user (`EAGAIN` at the limit).
+    pub(crate) fn new() -> Result<Self> {
+        let mut uid = 0;
+        // SAFETY: `uid` is valid for writes.
+        to_result(unsafe { ffi::kaio_shim_user_charge(&mut uid) })?;
+        Ok(UserCharge(uid))
+    }
+}
+
+impl Drop for UserCharge {
+    fn drop(&mut self) {
+        // SAFETY: Paired with the successful charge in `new`.
+        unsafe { ffi::kaio_shim_user_uncharge(self.0) }
     }
 }
 

@@ -59,6 +59,10 @@ stats! {
     SendfileChunksDisk => "sendfile_chunks_disk",
     /// SENDFILE parks on a full socket or pipe.
     SendfileOutParks => "sendfile_out_parks",
+    /// Parks on a pollable file (SENDFILE outputs, stream READ/WRITE).
+    PollParks => "poll_parks",
+    /// Worker threads (of submitting processes) alive.
+    Workers => "workers",
 }
 
 static COUNTERS: [AtomicU64; NAMES.len()] = [const { AtomicU64::new(0) }; NAMES.len()];

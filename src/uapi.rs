@@ -151,7 +151,7 @@ pub(crate) struct Event {
 
 /// `struct kaio_getevents`.
 #[repr(C)]
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 pub(crate) struct GetEvents {
     pub(crate) events: u64,
     pub(crate) min_nr: u32,
@@ -184,6 +184,8 @@ unsafe impl FromBytes for Submit {}
 unsafe impl AsBytes for Event {}
 // SAFETY: As above.
 unsafe impl FromBytes for GetEvents {}
+// SAFETY: As above (no padding: written back with the time left).
+unsafe impl AsBytes for GetEvents {}
 // SAFETY: As above.
 unsafe impl FromBytes for Cancel {}
 
