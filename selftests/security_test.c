@@ -50,6 +50,36 @@ static int become_nobody(void)
 
 TEST(unprivileged_open_denied)
 {
+	/*
+	 * A dirfd on root_dir (0700, root), opened by root and inherited by
+	 * the unprivileged child: OPEN relative to it needs search permission
+	 * on it, which uid 65534 does not have. As root first: the path is good.
+	 */
+	int udfd = open(S("root_dir"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat ust;
+
+	ASSERT_LE(0, udfd);
+	ASSERT_EQ(0, fstat(udfd, &ust));
+	ASSERT_EQ(0, ust.st_uid);
+	ASSERT_EQ(0700, ust.st_mode & 0777);
+	{
+		struct kaio_ctx k;
+		struct kaio_iocb iocb;
+		struct kaio_event ev;
+		char buf[16];
+
+		ASSERT_EQ(0, kaio_setup(&k, 16));
+		kaio_iocb_init(&iocb, 1);
+		iocb.flags = KAIO_IOCB_SHORT_OK;
+		kaio_step_open(&iocb, udfd, "file", O_RDONLY, 0);
+		kaio_step_read(&iocb, buf, sizeof(buf), 0);
+		kaio_step_close(&iocb);
+		ASSERT_EQ(1, kaio_run1(&k, &iocb, &ev));
+		EXPECT_EQ(0, ev.result);
+		EXPECT_EQ(7, ev.step_result[1]);
+		EXPECT_EQ(0, memcmp(buf, "hidden\n", 7));
+		kaio_close(&k);
+	}
 	AS_NOBODY({
 		struct kaio_ctx k;
 		struct kaio_iocb iocb;
@@ -73,6 +103,11 @@ TEST(unprivileged_open_denied)
 		CHILD_CHECK(ev.result == -EACCES && ev.step == 0, 6);
 		/* A dirfd that is the unsearchable directory itself. */
 		close(dfd);
+		kaio_iocb_init(&iocb, 4);
+		kaio_step_open(&iocb, udfd, "file", O_RDONLY, 0);
+		kaio_step_read(&iocb, buf, sizeof(buf), 0);
+		CHILD_CHECK(kaio_run1(&k, &iocb, &ev) == 1, 9);
+		CHILD_CHECK(ev.result == -EACCES && ev.step == 0, 10);
 		/* Creating in a root-owned 0755 directory. */
 		kaio_iocb_init(&iocb, 3);
 		kaio_step_open(&iocb, AT_FDCWD, S("nobody_file"), O_WRONLY | O_CREAT, 0644);
@@ -80,6 +115,7 @@ TEST(unprivileged_open_denied)
 		CHILD_CHECK(ev.result == -EACCES && ev.step == 0, 8);
 		kaio_close(&k);
 	});
+	close(udfd);
 }
 
 TEST(unprivileged_write_through_rdonly_fd)

@@ -105,6 +105,7 @@ void kaio_shim_user_uncharge(u32 uid);
 struct vhost_task *kaio_shim_worker_create(void *lane, unsigned int idx);
 void kaio_shim_worker_stop(struct vhost_task *vt);
 int kaio_shim_worker_private_fs(void);
+bool kaio_shim_worker_task_work(void);
 void kaio_shim_wake_task(struct task_struct *task);
 void kaio_shim_interrupt(struct task_struct *task);
 void kaio_shim_get_root(struct path *root);

@@ -34,6 +34,7 @@
 //! the transfer ends at the new end of file with the short count.
 
 use crate::{
+    limits::Charge,
     opdef::{Io, Op, Outcome, Prep, QUEUED},
     shim::{self, poll, FileCaps, FileRef, OutKind, Param, Sf},
     stats::{self, Stat},
@@ -73,8 +74,9 @@ pub(crate) struct Sendfile {
     /// NOCACHE was asked for.
     nocache: bool,
     source: Source,
-    /// The private window (direct or copy), allocated when first needed.
-    sf: Option<Sf>,
+    /// The private window (direct or copy), allocated when first needed,
+    /// and its pages counted against `max_memory`.
+    sf: Option<(Sf, Charge)>,
     /// Readahead was started up to this file offset.
     prefetched: i64,
     /// A direct read is in flight (or completed): collect its result.
@@ -259,12 +261,13 @@ impl Sendfile {
     /// Direct or copy: send from the private window, or read the next one.
     fn issue_window(&mut self, io: &mut Io<'_>, pos: i64, want: usize) -> Outcome {
         if self.sf.is_none() {
-            match Sf::new((self.window / PAGE) as u32) {
+            let pages = (self.window / PAGE) as u32;
+            match Charge::new(self.window as usize).and_then(|c| Ok((Sf::new(pages)?, c))) {
                 Ok(sf) => self.sf = Some(sf),
                 Err(e) => return Outcome::Failed(e),
             }
         }
-        let Some(sf) = self.sf.as_ref() else {
+        let Some((sf, _)) = self.sf.as_ref() else {
             return Outcome::Failed(ENOMEM);
         };
         if self.dio_pending {

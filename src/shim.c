@@ -295,6 +295,20 @@ int kaio_shim_worker_private_fs(void)
 	return unshare_fs_struct();
 }
 
+/*
+ * Worker side: a file released in a worker (CLOSE, or the last reference
+ * of a chain's file) is queued as task work on the worker itself, which a
+ * vhost_task only runs in get_signal(). Returns true if the worker must
+ * go back to its loop (TIF_NOTIFY_SIGNAL makes it call get_signal()).
+ */
+bool kaio_shim_worker_task_work(void)
+{
+	if (!task_work_pending(current))
+		return false;
+	set_tsk_thread_flag(current, TIF_NOTIFY_SIGNAL);
+	return true;
+}
+
 void kaio_shim_wake_task(struct task_struct *task)
 {
 	wake_up_process(task);
@@ -385,8 +399,9 @@ struct file *kaio_shim_open(const struct path *root, const struct path *dir,
 	spin_lock(&current->fs->lock);
 	shared = current->fs->users > 1;
 	spin_unlock(&current->fs->lock);
-	if (WARN_ON_ONCE(shared))
-		return ERR_PTR(-EINVAL);
+	/* The worker could not make its fs_struct private (ENOMEM). */
+	if (shared)
+		return ERR_PTR(-ENOMEM);
 	path_get(&r);
 	path_get(&p);
 	kaio_swap_fs(current->fs, &r, &p, &m);
@@ -534,6 +549,25 @@ ssize_t kaio_shim_read(struct file *file, loff_t pos, u64 buf, size_t len,
 	return kaio_read_iter(file, pos, &iter, how, wq, data);
 }
 
+/* A file with ->write but no ->write_iter (much of /proc), as vfs_write(). */
+static ssize_t kaio_write_plain(struct file *file, loff_t *pos, u64 buf,
+				size_t len)
+{
+	ssize_t ret;
+
+	if (!(file->f_mode & FMODE_CAN_WRITE) || !file->f_op->write)
+		return -EINVAL;
+	ret = rw_verify_area(WRITE, file, pos, len);
+	if (ret)
+		return ret;
+	file_start_write(file);
+	ret = file->f_op->write(file, u64_to_user_ptr(buf), len, pos);
+	if (ret > 0)
+		fsnotify_modify(file);
+	file_end_write(file);
+	return ret;
+}
+
 /*
  * Writes from the user buffer @buf: KAIO_IO_NOWAIT fails with -EAGAIN
  * instead of blocking (streams); else as pwrite(2), with its permission
@@ -546,10 +580,12 @@ ssize_t kaio_shim_write(struct file *file, loff_t pos, u64 buf, size_t len,
 	struct kiocb kiocb;
 	ssize_t ret;
 
+	if (!file->f_op->write_iter)
+		return kaio_write_plain(file, &pos, buf, len);
 	ret = import_ubuf(ITER_SOURCE, u64_to_user_ptr(buf), len, &iter);
 	if (ret)
 		return ret;
-	if (how != KAIO_IO_NOWAIT || !file->f_op->write_iter)
+	if (how != KAIO_IO_NOWAIT)
 		return vfs_iter_write(file, &iter, &pos, 0);
 	init_sync_kiocb(&kiocb, file);
 	kiocb.ki_flags |= IOCB_NOWAIT;

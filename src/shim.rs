@@ -56,6 +56,7 @@ mod ffi {
         pub(super) fn kaio_shim_worker_create(lane: *mut c_void, idx: c_uint) -> *mut c_void;
         pub(super) fn kaio_shim_worker_stop(vt: *mut c_void);
         pub(super) fn kaio_shim_worker_private_fs() -> c_int;
+        pub(super) fn kaio_shim_worker_task_work() -> bool;
         pub(super) fn kaio_shim_wake_task(task: *mut bindings::task_struct);
         pub(super) fn kaio_shim_interrupt(task: *mut bindings::task_struct);
         pub(super) fn kaio_shim_get_root(root: *mut bindings::path);
@@ -922,6 +923,14 @@ impl Worker {
 pub(crate) fn worker_private_fs() -> Result {
     // SAFETY: Called from a worker thread, for itself.
     to_result(unsafe { ffi::kaio_shim_worker_private_fs() })
+}
+
+/// In a worker: whether task work (files released by the worker) is
+/// pending; if so the worker is flagged to run it when it returns to its
+/// loop.
+pub(crate) fn worker_task_work() -> bool {
+    // SAFETY: Called from a worker thread, for itself.
+    unsafe { ffi::kaio_shim_worker_task_work() }
 }
 
 /// One request counted against `max_user_inflight` for the current real

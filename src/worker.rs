@@ -209,6 +209,11 @@ impl Lane {
                 }
                 req.run();
                 drop(req);
+                if !orphans {
+                    // Files the run released are closed now, not when the
+                    // worker exits (the check above then returns).
+                    shim::worker_task_work();
+                }
                 shim::cond_resched();
             }
         }
