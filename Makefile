@@ -3,6 +3,8 @@
 # kaio. The two commands a user needs:
 #   make demo    set up, build, boot the test kernel and show kaio working
 #   make check   set up, build, boot the test kernel and run every test
+#   make fuzz    the ioctl fuzzer, 1M ioctls (scripts/longrun.sh fuzz)
+#   make stress  lifetime_test and fault_test, kaiostress=200 (scripts/longrun.sh stress)
 #
 # Module only, against any Rust-enabled 6.12 build tree:
 #   make modules KDIR=/path/to/linux-build
@@ -14,7 +16,7 @@ export KAIO_CACHE
 KDIR ?= $(shell scripts/build-kernel.sh debug 2>/dev/null)
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) $(shell . scripts/env.sh; echo $$KAIO_KMAKE_FLAGS)
 
-.PHONY: all modules clean lint fmt check demo bench setup kernel
+.PHONY: all modules clean lint fmt check demo bench setup kernel fuzz stress
 
 all: modules
 
@@ -38,6 +40,12 @@ kernel: setup
 
 check:
 	scripts/check.sh
+
+fuzz:
+	scripts/longrun.sh fuzz
+
+stress:
+	scripts/longrun.sh stress
 
 demo:
 	scripts/demo.sh

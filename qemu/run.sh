@@ -7,7 +7,9 @@
 # Environment: KAIO_ACCEL=tcg|kvm (default tcg: nested KVM hangs on these
 # machines), KAIO_TIMEOUT seconds (default 1500), KAIO_BINS=name to run one
 # selftest binary, KAIO_TESTS=name one case of it, KAIO_QUIET=1 to not echo
-# tap.log while it runs.
+# tap.log while it runs, KAIO_APPEND="key=value ..." appended to the kernel
+# command line (unknown key=value words reach /init and the tests as
+# environment variables, e.g. kaiofuzz=1000000).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/scripts/env.sh"
@@ -53,6 +55,7 @@ append="console=ttyS0 pci=noacpi panic=-1 oops=panic loglevel=7 kaiomode=$mode"
 [ -z "${KAIO_TESTS:-}" ] || append+=" kaiotests=$KAIO_TESTS"
 [ -z "${KAIO_BINS:-}" ] || append+=" kaiobins=$KAIO_BINS"
 [ -z "${KAIO_BENCH_RUNS:-}" ] || append+=" kaioruns=$KAIO_BENCH_RUNS"
+[ -z "${KAIO_APPEND:-}" ] || append+=" $KAIO_APPEND"
 
 touch "$out/tap.log"
 # Echo the tests' output while they run.

@@ -1116,6 +1116,43 @@ TEST_F_TIMEOUT(t, sendfile_to_append_file_einval, 20)
 	close(in);
 }
 
+/*
+ * Fuzzer finding: a SENDFILE offset within a window of INT64_MAX (len 0, or
+ * small enough that offset + len does not overflow) overflowed the position
+ * arithmetic in the worker (a Rust overflow check: kernel BUG). It is past
+ * the end of every file: the step sends nothing, as sendfile(2) would.
+ */
+TEST_F_TIMEOUT(t, sendfile_offset_near_int64_max, 20)
+{
+	static const int64_t offs[] = { INT64_MAX - 4096, INT64_MAX - 1, INT64_MAX };
+	struct kaio_iocb iocb;
+	struct kaio_event ev;
+	int in = open(S("p_4096"), O_RDONLY | O_CLOEXEC);
+	int sv[2];
+
+	ASSERT_LE(0, in);
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	for (unsigned int i = 0; i < 2 * sizeof(offs) / sizeof(offs[0]); i++) {
+		int64_t off = offs[i / 2];
+		uint64_t len = i % 2 ? 0 : (uint64_t)(INT64_MAX - off);
+
+		kaio_iocb_init(&iocb, i);
+		kaio_step_fd(&iocb, in);
+		kaio_step_sendfile(&iocb, sv[0], off, len)->op_flags =
+			i % 2 ? KAIO_SENDFILE_NOCACHE : 0;
+		ASSERT_EQ(1, kaio_run1(&self->k, &iocb, &ev));
+		EXPECT_EQ(i, ev.user_data);
+		/* To EOF: done with 0 bytes; a range past EOF: short, 0 bytes. */
+		EXPECT_EQ(0, ev.result);
+		EXPECT_EQ(1, ev.step);
+		EXPECT_EQ(0, ev.step_result[1]);
+	}
+	EXPECT_NE(0, socket_empty(sv[1]));
+	close(sv[0]);
+	close(sv[1]);
+	close(in);
+}
+
 /* The ring is shared data, never private or executable. */
 TEST_F_TIMEOUT(t, ring_mapping_rules, 20)
 {

@@ -132,8 +132,6 @@ int kaio_shim_task_work_add(struct task_struct *task, void *data);
 int kaio_shim_install_fd(struct file *file, bool cloexec);
 void kaio_shim_init_waitqueue_head(struct wait_queue_head *wq);
 int kaio_shim_out_kind(struct file *out);
-int kaio_shim_sf_verify(struct file *in, loff_t pos, size_t len);
-void kaio_shim_sf_accessed(struct file *in);
 ssize_t kaio_shim_sf_send_cached(struct file *in, loff_t pos, size_t len,
 				 struct file *out, int kind);
 ssize_t kaio_shim_sf_fill(struct file *in, loff_t pos, size_t len,

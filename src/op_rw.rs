@@ -149,7 +149,7 @@ impl Rw {
             Ok(c) => c,
             Err(o) => return o,
         };
-        let pos = self.off + self.done as i64;
+        let pos = self.off.saturating_add(self.done as i64);
         let buf = self.buf + self.done;
         let Some(f) = io.file.as_ref() else {
             return Outcome::Failed(EBADF);
@@ -202,7 +202,7 @@ impl Rw {
             IoMode::Block
         };
         let n = f.write(
-            self.off + self.done as i64,
+            self.off.saturating_add(self.done as i64),
             self.buf + self.done,
             chunk as usize,
             mode,

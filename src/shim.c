@@ -744,24 +744,14 @@ static ssize_t kaio_sf_write(struct bio_vec *bv, unsigned int nr, size_t len,
 	return ret;
 }
 
-/* The permission hook and fanotify event of a read of [pos, pos + len). */
-int kaio_shim_sf_verify(struct file *in, loff_t pos, size_t len)
-{
-	return rw_verify_area(READ, in, &pos, len);
-}
-
-void kaio_shim_sf_accessed(struct file *in)
-{
-	fsnotify_access(in);
-}
-
 /*
  * Sends up to @len bytes at @pos of @in from the page cache, with no copy
  * to a socket (the socket takes its own page references): the contiguous
  * run of uptodate folios starting at @pos. Returns bytes sent; 0 at EOF;
  * -ENODATA if the folio at @pos is not cached and uptodate (the caller
  * reads it in); -EAGAIN if @out is full. The bvecs live on the stack: a
- * parked request holds no per-window array.
+ * parked request holds no per-window array. The read's permission hook and
+ * access notification run as for sendfile(2).
  */
 ssize_t kaio_shim_sf_send_cached(struct file *in, loff_t pos, size_t len,
 				 struct file *out, int kind)
@@ -779,6 +769,10 @@ ssize_t kaio_shim_sf_send_cached(struct file *in, loff_t pos, size_t len,
 		return 0;
 	len = min_t(loff_t, len, size - pos);
 	len = min_t(size_t, len, (size_t)KAIO_SF_BATCH << PAGE_SHIFT);
+	/* The permission hook and fanotify events of sendfile(2)'s read. */
+	ret = rw_verify_area(READ, in, &pos, len);
+	if (ret)
+		return ret;
 	folio_batch_init(&fbatch);
 	filemap_get_folios_contig(in->f_mapping, &start,
 				  (pos + len - 1) >> PAGE_SHIFT, &fbatch);
@@ -803,6 +797,8 @@ ssize_t kaio_shim_sf_send_cached(struct file *in, loff_t pos, size_t len,
 	}
 	ret = total ? kaio_sf_write(bv, nr, total, out, kind) : -ENODATA;
 	folio_batch_release(&fbatch);
+	if (ret > 0)
+		fsnotify_access(in);
 	return ret;
 }
 
@@ -894,6 +890,12 @@ ssize_t kaio_shim_sf_window(struct kaio_sf *sf, struct file *in, loff_t pos,
 	ssize_t ret;
 
 	kaio_sf_put_pages(sf);
+	sf->buf_pos = pos;
+	/* Past the end (offsets near LLONG_MAX included): nothing to read. */
+	if (pos >= i_size_read(file_inode(in))) {
+		WRITE_ONCE(sf->dio_res, 0);
+		return 0;
+	}
 	bv = kmalloc_array(nr, sizeof(*bv), GFP_KERNEL_ACCOUNT);
 	if (!bv)
 		return -ENOMEM;

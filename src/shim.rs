@@ -104,8 +104,6 @@ mod ffi {
         pub(super) fn kaio_shim_install_fd(file: *mut bindings::file, cloexec: bool) -> c_int;
         pub(super) fn kaio_shim_param(idx: c_uint) -> u64;
         pub(super) fn kaio_shim_out_kind(out: *mut bindings::file) -> c_int;
-        pub(super) fn kaio_shim_sf_verify(inf: *mut bindings::file, pos: i64, len: usize) -> c_int;
-        pub(super) fn kaio_shim_sf_accessed(inf: *mut bindings::file);
         pub(super) fn kaio_shim_sf_send_cached(
             inf: *mut bindings::file,
             pos: i64,
@@ -703,19 +701,6 @@ impl FileRef {
             return Err(Error::from_errno(k));
         }
         Ok(OutKind(k))
-    }
-
-    /// The permission hook (LSM, fanotify permission events) of reading
-    /// `[pos, pos + len)`, as read(2) and sendfile(2) run it.
-    pub(crate) fn verify_read(&self, pos: i64, len: usize) -> Result {
-        // SAFETY: The file is valid.
-        to_result(unsafe { ffi::kaio_shim_sf_verify(self.0.as_ptr(), pos, len) })
-    }
-
-    /// The access notification (inotify, fanotify) of a read.
-    pub(crate) fn accessed(&self) {
-        // SAFETY: The file is valid.
-        unsafe { ffi::kaio_shim_sf_accessed(self.0.as_ptr()) }
     }
 
     /// Sends from the page cache to `out` (no copy to sockets): bytes
