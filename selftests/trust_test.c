@@ -1239,6 +1239,79 @@ TEST_F_TIMEOUT(t, getevents_restart_keeps_deadline, 20)
 	}
 }
 
+/*
+ * What does restart GETEVENTS: a KEEP'd file being installed in the waiting
+ * thread (task work). It restarts with the time that was left, written back
+ * into the caller's structure. Here a KEEP submitted on another context
+ * completes 300 ms into a 500 ms wait on this one: the wait must end about
+ * 500 ms after it began, not 300 + 500, and the structure then holds less
+ * than the 500 ms it was given.
+ */
+struct late_writer {
+	const char *path;
+	int fd;
+};
+
+static void *open_fifo_late(void *arg)
+{
+	struct late_writer *w = arg;
+
+	usleep(300 * 1000);
+	w->fd = open(w->path, O_WRONLY | O_CLOEXEC);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(t, getevents_task_work_restart_keeps_deadline, 20)
+{
+	struct late_writer w = { .fd = -1 };
+	struct kaio_ctx other;
+	struct kaio_getevents g = { 0 };
+	struct kaio_event evs[1], ev;
+	struct kaio_iocb iocb;
+	char fifo[64];
+	pthread_t th;
+	long long t0, dt;
+	int r, e;
+
+	snprintf(fifo, sizeof(fifo), "/tmp/trust_fifo_tw_%d", getpid());
+	unlink(fifo);
+	ASSERT_EQ(0, mkfifo(fifo, 0600));
+	w.path = fifo;
+	ASSERT_EQ(0, kaio_setup(&other, 8));
+	kaio_iocb_init(&iocb, 77);
+	kaio_step_open(&iocb, AT_FDCWD, fifo, O_RDONLY | O_CLOEXEC, 0);
+	kaio_step_keep(&iocb, 1);
+	ASSERT_EQ(1, kaio_submit(&other, &iocb, 1));
+	ASSERT_EQ(0, pthread_create(&th, NULL, open_fifo_late, &w));
+	g.events = (uintptr_t)evs;
+	g.min_nr = 1;
+	g.max_nr = 1;
+	g.timeout_ns = 500 * MS;
+	t0 = now_ms();
+	r = ioctl(self->k.fd, KAIO_IOC_GETEVENTS, &g);
+	e = errno;
+	dt = now_ms() - t0;
+	pthread_join(th, NULL);
+	TH_LOG("GETEVENTS returned %d (errno %d) after %lld ms; timeout_ns now %lld",
+	       r, r < 0 ? e : 0, dt, (long long)g.timeout_ns);
+	EXPECT_EQ(0, r);
+	EXPECT_LE(450, dt);
+	EXPECT_GT(700, dt);
+	EXPECT_GT(500 * MS, g.timeout_ns);
+	/* The KEEP itself completed with an fd, installed in this thread. */
+	ASSERT_EQ(1, kaio_wait(&other, &ev, 1, 1, 5000 * MS));
+	EXPECT_EQ(77, ev.user_data);
+	EXPECT_NE(0, ev.flags & KAIO_EV_FD);
+	EXPECT_LE(0, ev.fd);
+	EXPECT_EQ(ev.fd, ev.result);
+	if (ev.fd >= 0)
+		close(ev.fd);
+	if (w.fd >= 0)
+		close(w.fd);
+	kaio_close(&other);
+	unlink(fifo);
+}
+
 /* ------------------------------------------------------------------ 3 */
 
 /*

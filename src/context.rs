@@ -361,15 +361,11 @@ impl Context {
     }
 
     /// Takes back a request that never started: its slot is free again.
-    fn unsubmit(&self, req: &Arc<Request>) -> Option<Arc<Request>> {
+    fn unsubmit(&self, req: &Request) -> Option<Arc<Request>> {
         let mut inner = self.inner.lock();
-        let slot = (0..inner.slots.len()).find(|&i| {
-            inner.slots[i]
-                .as_ref()
-                .is_some_and(|r| Arc::ptr_eq(r, req))
-        })?;
-        let r = inner.slots[slot].take();
-        inner.free_slot(slot as u32);
+        let slot = req.slot();
+        let r = inner.slots[slot as usize].take();
+        inner.free_slot(slot);
         r
     }
 

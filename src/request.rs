@@ -154,6 +154,11 @@ impl Request {
         self.slot.store(slot, Ordering::Relaxed);
     }
 
+    /// The request's slot in its context.
+    pub(crate) fn slot(&self) -> u32 {
+        self.slot.load(Ordering::Relaxed)
+    }
+
     /// The iocb's `user_data`.
     pub(crate) fn user_data(&self) -> u64 {
         self.user_data

@@ -95,8 +95,11 @@ mod ffi {
         pub(super) fn kaio_shim_poll_alloc(owner: *mut c_void) -> *mut c_void;
         pub(super) fn kaio_shim_poll_unhook(p: *mut c_void);
         pub(super) fn kaio_shim_poll_free(p: *mut c_void);
-        pub(super) fn kaio_shim_poll_arm(p: *mut c_void, file: *mut bindings::file, events: c_uint)
-            -> c_uint;
+        pub(super) fn kaio_shim_poll_arm(
+            p: *mut c_void,
+            file: *mut bindings::file,
+            events: c_uint,
+        ) -> c_uint;
         pub(super) fn kaio_shim_task_work_add(
             task: *mut bindings::task_struct,
             data: *mut c_void,
@@ -330,7 +333,6 @@ impl Mm {
         // SAFETY: Only compares pointers.
         unsafe { ffi::kaio_shim_is_current_mm(self.0.as_ptr()) }
     }
-
 }
 
 impl Drop for Mm {
@@ -708,9 +710,7 @@ impl FileRef {
     /// `-EAGAIN` if `out` is full.
     pub(crate) fn send_cached(&self, pos: i64, len: usize, out: &FileRef, kind: OutKind) -> isize {
         // SAFETY: Both files are valid.
-        unsafe {
-            ffi::kaio_shim_sf_send_cached(self.0.as_ptr(), pos, len, out.0.as_ptr(), kind.0)
-        }
+        unsafe { ffi::kaio_shim_sf_send_cached(self.0.as_ptr(), pos, len, out.0.as_ptr(), kind.0) }
     }
 
     /// Brings `[pos, pos + len)` into the page cache without copying; as
