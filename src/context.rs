@@ -114,6 +114,9 @@ pub(crate) struct Context {
     /// The teardown after release.
     #[pin]
     exit_work: Work<Context, 4>,
+    /// The module reference the teardown holds.
+    #[pin]
+    exit_module: Mutex<Option<shim::ModuleRef>>,
 }
 
 macro_rules! lanes {
@@ -142,6 +145,15 @@ impl WorkItem<4> for Context {
 
     fn run(ctx: Arc<Context>) {
         ctx.teardown();
+        let module = ctx.exit_module.lock().take();
+        // Wake-ups in interrupt context hold a reference to the context
+        // for a moment (`make_ready`): they end before this, so the last
+        // reference is never dropped in interrupt context.
+        shim::synchronize_rcu();
+        drop(ctx);
+        // Last: module exit drains this workqueue, so the module stays
+        // until this function has returned.
+        drop(module);
     }
 }
 
@@ -177,6 +189,7 @@ impl Context {
                 work2 <- new_work!("kaio_ctx_work2"),
                 work3 <- new_work!("kaio_ctx_work3"),
                 exit_work <- new_work!("kaio_ctx_exit"),
+                exit_module <- new_mutex!(None, "kaio_ctx_exit_module"),
                 pollq <- Opaque::ffi_init(|slot| {
                     // SAFETY: `slot` is valid for writes and pinned.
                     unsafe { shim::init_waitqueue_head(slot) }
@@ -307,6 +320,7 @@ impl Context {
         if self.inner.lock().ring.is_none() {
             return Err(EINVAL);
         }
+        self.start_workers()?;
         let iocb_size = size_of::<uapi::Iocb>() as u64;
         let mut accepted = 0usize;
         for i in 0..u64::from(s.nr) {
@@ -340,33 +354,25 @@ impl Context {
             req.set_slot(slot);
             inner.slots[slot as usize] = Some(req.clone());
         }
-        // The lane's worker is a thread of this (the submitting) process,
-        // started here at the lane's first request.
-        let lane = self.lane(req.lane());
-        if !lane.has_worker() {
-            let started = {
-                let _guard = self.workers.lock();
-                lane.start_worker()
-            };
-            if let Err(e) = started {
-                let slot_ref = self.unsubmit(&req);
-                drop(slot_ref);
-                return Err(e);
-            }
-        }
+
         stats::add(Stat::Submitted, 1);
         stats::add(Stat::Inflight, 1);
         Request::start(req);
         Ok(())
     }
 
-    /// Takes back a request that never started: its slot is free again.
-    fn unsubmit(&self, req: &Request) -> Option<Arc<Request>> {
-        let mut inner = self.inner.lock();
-        let slot = req.slot();
-        let r = inner.slots[slot as usize].take();
-        inner.free_slot(slot);
-        r
+    /// Starts the lanes' workers, threads of the current (submitting)
+    /// process, at the context's first SUBMIT: before any request is
+    /// visible, so a request never waits for a worker that could not start.
+    fn start_workers(&self) -> Result {
+        if self.lanes.iter().all(Lane::has_worker) {
+            return Ok(());
+        }
+        let _guard = self.workers.lock();
+        for lane in &self.lanes {
+            lane.start_worker()?;
+        }
+        Ok(())
     }
 
     /// Publishes the completion of the request in `slot` and frees the
@@ -572,10 +578,31 @@ impl Context {
     /// queue the teardown. Never waits: closing a context, or exiting with
     /// it open, returns at once.
     pub(crate) fn release(self: Arc<Self>) {
-        self.inner.lock().dying = true;
+        let idle = {
+            let mut inner = self.inner.lock();
+            inner.dying = true;
+            inner.inflight() == 0
+        };
+        // Nothing in flight and no worker stopped: the teardown cannot
+        // wait for anything, so it runs here and the context is gone when
+        // close(2) returns. Not in a worker (the last reference to a
+        // context can be dropped by one, closing a socket whose queue held
+        // it): a worker cannot wait for itself to exit.
+        if idle && !shim::current_is_worker() && !self.lanes.iter().any(Lane::held) {
+            let used = self.lanes.iter().any(Lane::has_worker);
+            self.teardown();
+            if used {
+                // As in the deferred teardown (`WorkItem<4>`).
+                shim::synchronize_rcu();
+            }
+            return;
+        }
         self.cancel_all();
-        // The teardown holds the file's reference until it is done.
-        let _ = shim::workqueue().enqueue::<_, 4>(self);
+        // The teardown holds the file's reference, and a module reference
+        // (the file's is dropped when release returns), until it is done.
+        let module = shim::ModuleRef::get();
+        *self.exit_module.lock() = Some(module);
+        let _ = shim::exit_workqueue().enqueue::<_, 4>(self);
     }
 
     /// The teardown, on kaio's workqueue: stops the lanes' workers, hands

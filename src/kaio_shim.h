@@ -41,6 +41,9 @@ bool kaio_rust_stat(unsigned int idx, const char **name, u64 *val);
 int kaio_shim_register(void);
 void kaio_shim_deregister(void);
 struct workqueue_struct *kaio_shim_workqueue(void);
+struct workqueue_struct *kaio_shim_exit_workqueue(void);
+void kaio_shim_module_get(void);
+void kaio_shim_module_put(void);
 
 /* C: module parameters, by index (enum Param in src/shim.rs). */
 enum {
@@ -84,9 +87,11 @@ struct cred;
 struct mm_struct;
 struct task_struct;
 struct vhost_task;
-void *kaio_shim_vmalloc_user(unsigned long size);
-void kaio_shim_vfree(void *addr);
-int kaio_shim_mmap_ring(struct vm_area_struct *vma, void *addr);
+struct kaio_umem;
+struct kaio_umem *kaio_shim_umem_alloc(unsigned long size);
+void *kaio_shim_umem_addr(struct kaio_umem *m);
+void kaio_shim_umem_free(struct kaio_umem *m);
+int kaio_shim_mmap_ring(struct vm_area_struct *vma, struct kaio_umem *m);
 const struct cred *kaio_shim_get_current_cred(void);
 bool kaio_shim_cred_is_current(const struct cred *cred);
 void kaio_shim_put_cred(const struct cred *cred);
@@ -104,8 +109,11 @@ int kaio_shim_user_charge(u32 *uid);
 void kaio_shim_user_uncharge(u32 uid);
 struct vhost_task *kaio_shim_worker_create(void *lane, unsigned int idx);
 void kaio_shim_worker_stop(struct vhost_task *vt);
+bool kaio_shim_task_held(struct task_struct *task);
+void kaio_shim_nap(unsigned int ms);
 int kaio_shim_worker_private_fs(void);
 bool kaio_shim_worker_task_work(void);
+bool kaio_shim_current_is_worker(void);
 void kaio_shim_wake_task(struct task_struct *task);
 void kaio_shim_interrupt(struct task_struct *task);
 void kaio_shim_get_root(struct path *root);

@@ -225,7 +225,16 @@ impl Sendfile {
     /// Reads the window at `pos` into the page cache without waiting.
     fn fill(&mut self, io: &mut Io<'_>, pos: i64, want: usize) -> Outcome {
         stats::add(Stat::SendfileChunksDisk, 1);
-        let mut r = io.fill_nowait(pos, want);
+        // Parking on a folio lock is only safe where the file system ends
+        // every read by itself (FOP_BUFFER_RASYNC); elsewhere (a FUSE
+        // daemon that never answers) the worker waits, and CANCEL can
+        // interrupt it.
+        let async_read = io.file.as_ref().is_some_and(|f| f.caps().async_read());
+        let mut r = if async_read {
+            io.fill_nowait(pos, want)
+        } else {
+            -(bindings::EAGAIN as isize)
+        };
         if r == QUEUED {
             return Outcome::Parked;
         }

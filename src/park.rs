@@ -95,9 +95,6 @@ const ARMING: u32 = 1;
 const ARMED: u32 = 2;
 const FIRED: u32 = 3;
 
-const EPOLLERR: u32 = crate::shim::poll::ERR;
-const EPOLLHUP: u32 = crate::shim::poll::HUP;
-
 /// A request's park on pollable files: the state of the diagram above.
 pub(crate) struct Park {
     state: AtomicU32,
@@ -131,7 +128,11 @@ impl Request {
         // (next run, `Request::finish`, or drop of `Exec`, whose entries
         // field drops before its files).
         let mask = unsafe { entries.arm(file, events) };
-        if mask & (events | EPOLLERR | EPOLLHUP) != 0 {
+        // Only the events asked for make the step retry now: the caller
+        // just got EAGAIN, and an error or hang-up the file reports beside
+        // it (an error queue, say) would make it retry for ever. Errors
+        // that end the transfer come back from the transfer itself.
+        if mask & events != 0 {
             entries.unhook();
             park.state.store(IDLE, Ordering::SeqCst);
             drop(lent.reclaim());

@@ -154,11 +154,6 @@ impl Request {
         self.slot.store(slot, Ordering::Relaxed);
     }
 
-    /// The request's slot in its context.
-    pub(crate) fn slot(&self) -> u32 {
-        self.slot.load(Ordering::Relaxed)
-    }
-
     /// The iocb's `user_data`.
     pub(crate) fn user_data(&self) -> u64 {
         self.user_data
@@ -288,7 +283,15 @@ impl Request {
                     });
                 }
                 Outcome::Parked => return None,
-                Outcome::Again => {}
+                Outcome::Again => {
+                    // A step that makes no progress for long (a file that
+                    // polls ready yet would block) still yields the CPU,
+                    // and dies with its process.
+                    shim::cond_resched();
+                    if shim::fatal_signal_pending() {
+                        self.cancel();
+                    }
+                }
             }
         }
     }

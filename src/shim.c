@@ -78,16 +78,59 @@ module_param(inject_warn, bool, 0444);
 MODULE_PARM_DESC(inject_warn,
 		 "Test only: raise a WARNING at load to prove the test log gate fails");
 
-/* ---- Completion ring memory: zeroed vmalloc memory userspace can map ---- */
+/*
+ * ---- Completion ring memory ----
+ * Zeroed pages charged to the submitter's memory cgroup, mapped into the
+ * kernel with vmap and into the owner with vm_insert_pages.
+ */
 
-void *kaio_shim_vmalloc_user(unsigned long size)
+struct kaio_umem {
+	unsigned int nr;
+	void *addr;
+	struct page *pages[];
+};
+
+static void kaio_umem_put(struct kaio_umem *m)
 {
-	return vmalloc_user(size);
+	unsigned int i;
+
+	for (i = 0; i < m->nr; i++)
+		if (m->pages[i])
+			__free_page(m->pages[i]);
+	kvfree(m);
 }
 
-void kaio_shim_vfree(void *addr)
+struct kaio_umem *kaio_shim_umem_alloc(unsigned long size)
 {
-	vfree(addr);
+	unsigned int i, nr = DIV_ROUND_UP(size, PAGE_SIZE);
+	struct kaio_umem *m;
+
+	m = kvzalloc(struct_size(m, pages, nr), GFP_KERNEL_ACCOUNT);
+	if (!m)
+		return NULL;
+	m->nr = nr;
+	for (i = 0; i < nr; i++) {
+		m->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+		if (!m->pages[i])
+			goto fail;
+	}
+	m->addr = vmap(m->pages, nr, VM_MAP, PAGE_KERNEL);
+	if (m->addr)
+		return m;
+fail:
+	kaio_umem_put(m);
+	return NULL;
+}
+
+void *kaio_shim_umem_addr(struct kaio_umem *m)
+{
+	return m->addr;
+}
+
+void kaio_shim_umem_free(struct kaio_umem *m)
+{
+	vunmap(m->addr);
+	kaio_umem_put(m);
 }
 
 /*
@@ -95,14 +138,18 @@ void kaio_shim_vfree(void *addr)
  * seeing completions) and never executable. A fork child does not inherit
  * the mapping: the context belongs to one mm.
  */
-int kaio_shim_mmap_ring(struct vm_area_struct *vma, void *addr)
+int kaio_shim_mmap_ring(struct vm_area_struct *vma, struct kaio_umem *m)
 {
+	unsigned long nr = vma_pages(vma);
+
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
 	if (vma->vm_flags & VM_EXEC)
 		return -EPERM;
+	if (nr > m->nr)
+		return -EINVAL;
 	vm_flags_mod(vma, VM_DONTCOPY | VM_DONTEXPAND, VM_MAYEXEC);
-	return remap_vmalloc_range(vma, addr, 0);
+	return vm_insert_pages(vma, vma->vm_start, m->pages, &nr);
 }
 
 /* ---- Identity of the submitter: credentials, memory map, task ---- */
@@ -286,6 +333,22 @@ void kaio_shim_worker_stop(struct vhost_task *vt)
 }
 
 /*
+ * Whether @task (a worker) is stopped, traced or frozen: stopping it now
+ * would wait until its process is continued or thawed.
+ */
+bool kaio_shim_task_held(struct task_struct *task)
+{
+	return task_is_stopped_or_traced(task) ||
+	       (READ_ONCE(task->__state) & TASK_FROZEN);
+}
+
+/* Sleeps (interruptibly: a kworker, not a hung task) for @ms. */
+void kaio_shim_nap(unsigned int ms)
+{
+	schedule_timeout_interruptible(msecs_to_jiffies(ms));
+}
+
+/*
  * Worker side, once: a private copy of the process's fs_struct, so that
  * OPEN can set root and working directory per request without touching
  * the process's own.
@@ -307,6 +370,12 @@ bool kaio_shim_worker_task_work(void)
 		return false;
 	set_tsk_thread_flag(current, TIF_NOTIFY_SIGNAL);
 	return true;
+}
+
+/* Whether the current task is a worker (of kaio, io_uring or vhost). */
+bool kaio_shim_current_is_worker(void)
+{
+	return current->flags & PF_USER_WORKER;
 }
 
 void kaio_shim_wake_task(struct task_struct *task)
@@ -612,18 +681,28 @@ struct kaio_poll *kaio_shim_poll_alloc(void *owner)
 	return p;
 }
 
-/* Takes every entry off its wait queue; no wake-up can see it afterwards. */
+/*
+ * Takes every entry off its wait queue; no wake-up can see it afterwards.
+ * A head that POLLFREE cleared is gone: its memory (a sighand, freed by
+ * RCU) is only looked at under rcu_read_lock, as aio_poll_cancel does.
+ */
 void kaio_shim_poll_unhook(struct kaio_poll *p)
 {
 	unsigned int i;
 
+	rcu_read_lock();
 	for (i = 0; i < p->nr; i++) {
+		/* Pairs with the release in kaio_poll_wake() (POLLFREE). */
+		wait_queue_head_t *head = smp_load_acquire(&p->head[i]);
 		unsigned long flags;
 
-		spin_lock_irqsave(&p->head[i]->lock, flags);
+		if (!head)
+			continue;
+		spin_lock_irqsave(&head->lock, flags);
 		list_del_init(&p->wait[i].entry);
-		spin_unlock_irqrestore(&p->head[i]->lock, flags);
+		spin_unlock_irqrestore(&head->lock, flags);
 	}
+	rcu_read_unlock();
 	p->nr = 0;
 	p->overflow = false;
 }
@@ -650,8 +729,18 @@ static int kaio_poll_wake(struct wait_queue_entry *wait, unsigned int mode,
 	struct kaio_poll *p = wait->private;
 	__poll_t mask = key_to_poll(key);
 
-	if (mask && !(mask & (p->events | EPOLLERR | EPOLLHUP)))
+	if (mask && !(mask & (p->events | EPOLLERR | EPOLLHUP | POLLFREE)))
 		return 0;
+	if (unlikely(mask & POLLFREE)) {
+		/*
+		 * The wait queue itself is going away (signalfd's, with its
+		 * sighand): leave it now and mark the head gone, as aio and
+		 * io_uring do; the owner's unhook skips it.
+		 */
+		list_del_init(&wait->entry);
+		/* The unlink above is done before the head reads as gone. */
+		smp_store_release(&p->head[wait - p->wait], NULL);
+	}
 	kaio_rust_poll_wake(p->owner, in_interrupt());
 	return 0;
 }
@@ -826,6 +915,13 @@ void kaio_shim_sf_prefetch(struct file *in, loff_t pos, size_t len)
 
 struct kaio_sf {
 	unsigned int max_pages;
+	/*
+	 * The window's bvecs: a direct read's bios use this array in place
+	 * (bio_iov_bvec_set), so it lives until the read completed, which
+	 * the request's lent reference guarantees is before the next window
+	 * or the end of the request.
+	 */
+	struct bio_vec *bv;
 	struct kiocb dio;
 	long dio_res;
 	void *data;
@@ -839,8 +935,14 @@ struct kaio_sf *kaio_shim_sf_alloc(unsigned int max_pages)
 	struct kaio_sf *sf;
 
 	sf = kzalloc(struct_size(sf, pages, max_pages), GFP_KERNEL_ACCOUNT);
-	if (sf)
-		sf->max_pages = max_pages;
+	if (!sf)
+		return NULL;
+	sf->bv = kcalloc(max_pages, sizeof(*sf->bv), GFP_KERNEL_ACCOUNT);
+	if (!sf->bv) {
+		kfree(sf);
+		return NULL;
+	}
+	sf->max_pages = max_pages;
 	return sf;
 }
 
@@ -860,6 +962,7 @@ static void kaio_sf_put_pages(struct kaio_sf *sf)
 void kaio_shim_sf_free(struct kaio_sf *sf)
 {
 	kaio_sf_put_pages(sf);
+	kfree(sf->bv);
 	kfree(sf);
 }
 
@@ -885,7 +988,7 @@ ssize_t kaio_shim_sf_window(struct kaio_sf *sf, struct file *in, loff_t pos,
 			    size_t len, bool direct, void *data)
 {
 	unsigned int i, nr = min_t(size_t, DIV_ROUND_UP(len, PAGE_SIZE), sf->max_pages);
-	struct bio_vec *bv;
+	struct bio_vec *bv = sf->bv;
 	struct iov_iter iter;
 	ssize_t ret;
 
@@ -896,13 +999,9 @@ ssize_t kaio_shim_sf_window(struct kaio_sf *sf, struct file *in, loff_t pos,
 		WRITE_ONCE(sf->dio_res, 0);
 		return 0;
 	}
-	bv = kmalloc_array(nr, sizeof(*bv), GFP_KERNEL_ACCOUNT);
-	if (!bv)
-		return -ENOMEM;
 	for (i = 0; i < nr; i++) {
 		sf->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT);
 		if (!sf->pages[i]) {
-			kfree(bv);
 			kaio_sf_put_pages(sf);
 			return -ENOMEM;
 		}
@@ -918,9 +1017,7 @@ ssize_t kaio_shim_sf_window(struct kaio_sf *sf, struct file *in, loff_t pos,
 		sf->dio.ki_complete = kaio_sf_dio_done;
 	}
 	WRITE_ONCE(sf->dio_res, -EINPROGRESS);
-	/* The block layer copied the bvecs into its bios: ours can go. */
 	ret = vfs_iocb_iter_read(in, &sf->dio, &iter);
-	kfree(bv);
 	if (ret != -EIOCBQUEUED)
 		WRITE_ONCE(sf->dio_res, ret);
 	return ret;
@@ -1052,7 +1149,7 @@ static struct miscdevice kaio_misc = {
 };
 
 static struct dentry *kaio_debugfs;
-static struct workqueue_struct *kaio_wq;
+static struct workqueue_struct *kaio_wq, *kaio_exit_wq;
 
 /* /sys/kernel/debug/kaio/stats: one "name value" line per Rust counter. */
 static int kaio_stats_show(struct seq_file *m, void *unused)
@@ -1077,6 +1174,27 @@ struct workqueue_struct *kaio_shim_workqueue(void)
 	return kaio_wq;
 }
 
+/*
+ * Context teardowns: they wait for the context's workers (threads of its
+ * process) to exit, so they get their own queue and never delay the ends
+ * of other users' requests.
+ */
+struct workqueue_struct *kaio_shim_exit_workqueue(void)
+{
+	return kaio_exit_wq;
+}
+
+/* Taken by release, under the file's own reference. */
+void kaio_shim_module_get(void)
+{
+	__module_get(THIS_MODULE);
+}
+
+void kaio_shim_module_put(void)
+{
+	module_put(THIS_MODULE);
+}
+
 int kaio_shim_register(void)
 {
 	int ret;
@@ -1085,12 +1203,18 @@ int kaio_shim_register(void)
 	kaio_wq = alloc_workqueue("kaio", WQ_UNBOUND, 0);
 	if (!kaio_wq)
 		return -ENOMEM;
+	kaio_exit_wq = alloc_workqueue("kaio_exit", WQ_UNBOUND, WQ_MAX_ACTIVE);
+	if (!kaio_exit_wq) {
+		destroy_workqueue(kaio_wq);
+		return -ENOMEM;
+	}
 	/* debugfs is optional, as everywhere in the kernel: errors are ignored. */
 	kaio_debugfs = debugfs_create_dir("kaio", NULL);
 	debugfs_create_file("stats", 0444, kaio_debugfs, NULL, &kaio_stats_fops);
 	ret = misc_register(&kaio_misc);
 	if (ret) {
 		debugfs_remove(kaio_debugfs);
+		destroy_workqueue(kaio_exit_wq);
 		destroy_workqueue(kaio_wq);
 	}
 	return ret;
@@ -1101,5 +1225,6 @@ void kaio_shim_deregister(void)
 {
 	misc_deregister(&kaio_misc);
 	debugfs_remove(kaio_debugfs);
+	destroy_workqueue(kaio_exit_wq);
 	destroy_workqueue(kaio_wq);
 }

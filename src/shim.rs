@@ -31,12 +31,16 @@ mod ffi {
         pub(super) fn kaio_shim_register() -> c_int;
         pub(super) fn kaio_shim_deregister();
         pub(super) fn kaio_shim_workqueue() -> *mut bindings::workqueue_struct;
+        pub(super) fn kaio_shim_exit_workqueue() -> *mut bindings::workqueue_struct;
+        pub(super) fn kaio_shim_module_get();
+        pub(super) fn kaio_shim_module_put();
         pub(super) fn kaio_shim_init_waitqueue_head(wq: *mut bindings::wait_queue_head);
-        pub(super) fn kaio_shim_vmalloc_user(size: usize) -> *mut c_void;
-        pub(super) fn kaio_shim_vfree(addr: *mut c_void);
+        pub(super) fn kaio_shim_umem_alloc(size: usize) -> *mut c_void;
+        pub(super) fn kaio_shim_umem_addr(m: *mut c_void) -> *mut c_void;
+        pub(super) fn kaio_shim_umem_free(m: *mut c_void);
         pub(super) fn kaio_shim_mmap_ring(
             vma: *mut bindings::vm_area_struct,
-            addr: *mut c_void,
+            m: *mut c_void,
         ) -> c_int;
         pub(super) fn kaio_shim_get_current_cred() -> *const bindings::cred;
         pub(super) fn kaio_shim_cred_is_current(cred: *const bindings::cred) -> bool;
@@ -55,8 +59,11 @@ mod ffi {
         pub(super) fn kaio_shim_user_uncharge(uid: u32);
         pub(super) fn kaio_shim_worker_create(lane: *mut c_void, idx: c_uint) -> *mut c_void;
         pub(super) fn kaio_shim_worker_stop(vt: *mut c_void);
+        pub(super) fn kaio_shim_task_held(task: *mut bindings::task_struct) -> bool;
+        pub(super) fn kaio_shim_nap(ms: c_uint);
         pub(super) fn kaio_shim_worker_private_fs() -> c_int;
         pub(super) fn kaio_shim_worker_task_work() -> bool;
+        pub(super) fn kaio_shim_current_is_worker() -> bool;
         pub(super) fn kaio_shim_wake_task(task: *mut bindings::task_struct);
         pub(super) fn kaio_shim_interrupt(task: *mut bindings::task_struct);
         pub(super) fn kaio_shim_get_root(root: *mut bindings::path);
@@ -180,6 +187,40 @@ pub(crate) fn workqueue() -> &'static Queue {
     unsafe { Queue::from_raw(ffi::kaio_shim_workqueue()) }
 }
 
+/// The workqueue of context teardowns (which may wait for a process's
+/// workers to exit), apart from [`workqueue`] so they never delay others.
+pub(crate) fn exit_workqueue() -> &'static Queue {
+    // SAFETY: As for `workqueue`.
+    unsafe { Queue::from_raw(ffi::kaio_shim_exit_workqueue()) }
+}
+
+/// A reference to this module, taken while it is already held (by an
+/// open file).
+pub(crate) struct ModuleRef(());
+
+impl ModuleRef {
+    /// Takes a reference; the caller holds one already.
+    pub(crate) fn get() -> Self {
+        // SAFETY: Called from a file operation: the file holds a reference.
+        unsafe { ffi::kaio_shim_module_get() };
+        ModuleRef(())
+    }
+}
+
+impl Drop for ModuleRef {
+    fn drop(&mut self) {
+        // SAFETY: Paired with `get`.
+        unsafe { ffi::kaio_shim_module_put() };
+    }
+}
+
+/// Waits until every RCU read-side section (interrupt handlers included)
+/// that began before has ended.
+pub(crate) fn synchronize_rcu() {
+    // SAFETY: Called from process context (a work item).
+    unsafe { bindings::synchronize_rcu() }
+}
+
 /// Initialises a wait queue head (with the shim's lockdep class).
 ///
 /// # Safety
@@ -214,8 +255,10 @@ pub(crate) fn param(p: Param) -> u64 {
 ///
 /// # Invariants
 ///
-/// `ptr` is a `vmalloc_user` allocation of `size` bytes, owned by this value.
+/// `mem` is a `kaio_umem` (zeroed pages) owned by this value, mapped in the
+/// kernel at `ptr`.
 pub(crate) struct UserMem {
+    mem: NonNull<c_void>,
     ptr: NonNull<u8>,
 }
 
@@ -225,12 +268,16 @@ unsafe impl Send for UserMem {}
 unsafe impl Sync for UserMem {}
 
 impl UserMem {
-    /// Allocates `size` zeroed bytes (a multiple of the page size).
+    /// Allocates `size` zeroed bytes (a multiple of the page size),
+    /// charged to the current task's memory cgroup.
     pub(crate) fn new(size: usize) -> Result<Self> {
         // SAFETY: Any size is accepted; null means failure.
-        let ptr = unsafe { ffi::kaio_shim_vmalloc_user(size) };
-        // INVARIANT: a successful allocation of `size` bytes.
+        let mem = NonNull::new(unsafe { ffi::kaio_shim_umem_alloc(size) }).ok_or(ENOMEM)?;
+        // SAFETY: `mem` is a live allocation.
+        let ptr = unsafe { ffi::kaio_shim_umem_addr(mem.as_ptr()) };
+        // INVARIANT: a successful allocation of `size` bytes, mapped at `ptr`.
         Ok(UserMem {
+            mem,
             ptr: NonNull::new(ptr.cast()).ok_or(ENOMEM)?,
         })
     }
@@ -246,9 +293,10 @@ impl UserMem {
     ///
     /// `vma` must be the area being set up by the `mmap` file operation.
     pub(crate) unsafe fn map(&self, vma: *mut bindings::vm_area_struct) -> Result {
-        // SAFETY: `vma` is valid per the safety contract; the memory came
-        // from `vmalloc_user`, which `remap_vmalloc_range` requires.
-        to_result(unsafe { ffi::kaio_shim_mmap_ring(vma, self.ptr.as_ptr().cast()) })
+        // SAFETY: `vma` is valid per the safety contract; the pages are
+        // ours (type invariant) and outlive the mapping, which holds the
+        // file.
+        to_result(unsafe { ffi::kaio_shim_mmap_ring(vma, self.mem.as_ptr()) })
     }
 }
 
@@ -256,7 +304,7 @@ impl Drop for UserMem {
     fn drop(&mut self) {
         // SAFETY: By the type invariant we own the allocation. Mappings keep
         // the file, and so the context and this memory, alive.
-        unsafe { ffi::kaio_shim_vfree(self.ptr.as_ptr().cast()) };
+        unsafe { ffi::kaio_shim_umem_free(self.mem.as_ptr()) };
     }
 }
 
@@ -391,6 +439,13 @@ impl TaskRef {
     pub(crate) fn wake(&self) {
         // SAFETY: By the type invariant the task is valid.
         unsafe { ffi::kaio_shim_wake_task(self.0.as_ptr()) }
+    }
+
+    /// Whether the task is stopped, traced or frozen (it would not exit
+    /// until continued).
+    pub(crate) fn held(&self) -> bool {
+        // SAFETY: By the type invariant the task is valid.
+        unsafe { ffi::kaio_shim_task_held(self.0.as_ptr()) }
     }
 
     /// Breaks the task (a worker) out of an interruptible wait: its
@@ -552,10 +607,6 @@ pub(crate) mod poll {
     pub(crate) const IN: u32 = 0x0001;
     /// Writable.
     pub(crate) const OUT: u32 = 0x0004;
-    /// Error.
-    pub(crate) const ERR: u32 = 0x0008;
-    /// Hang-up.
-    pub(crate) const HUP: u32 = 0x0010;
 }
 
 /// How a read or write may wait (`KAIO_IO_*` in the shim).
@@ -902,6 +953,18 @@ impl Worker {
         // SAFETY: By the type invariant; consumed here.
         unsafe { ffi::kaio_shim_worker_stop(self.0.as_ptr()) }
     }
+}
+
+/// Whether the current task is a user worker (a thread like kaio's own).
+pub(crate) fn current_is_worker() -> bool {
+    // SAFETY: Reads the current task's flags.
+    unsafe { ffi::kaio_shim_current_is_worker() }
+}
+
+/// Sleeps for `ms` milliseconds, interruptibly (a kworker's idle wait).
+pub(crate) fn nap(ms: u32) {
+    // SAFETY: Called from process context.
+    unsafe { ffi::kaio_shim_nap(ms) }
 }
 
 /// In a worker: gives it a private copy of its process's fs_struct.

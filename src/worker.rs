@@ -112,6 +112,13 @@ impl Lane {
     /// finishes whatever is still ready.
     pub(crate) fn stop_worker(&self) {
         self.dead.store(true, Ordering::SeqCst);
+        // A stopped, traced or frozen process's workers exit only once it
+        // is continued: wait for that in naps (an idle kworker, on the
+        // teardown queue only), not in vhost_task_stop's uninterruptible
+        // wait.
+        while self.held() {
+            shim::nap(100);
+        }
         let w = self.worker.swap(null_mut(), Ordering::AcqRel);
         if !w.is_null() {
             // SAFETY: `start_worker` stored a started worker, taken once here.
@@ -119,6 +126,15 @@ impl Lane {
             stats::sub(Stat::Workers, 1);
         }
         self.ctx().queue_orphans(self.idx as usize);
+    }
+
+    /// Whether the worker is stopped, traced or frozen.
+    pub(crate) fn held(&self) -> bool {
+        let mut held = false;
+        if !self.worker.load(Ordering::Acquire).is_null() {
+            self.with_task(|t| held = t.held());
+        }
+        held
     }
 
     /// Pushes `req` (its `queued` flag set by the caller) and makes sure
