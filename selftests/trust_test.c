@@ -1558,6 +1558,79 @@ FIXTURE_TEARDOWN(userlim)
 	kaio_close(&self->k);
 }
 
+FIXTURE(usermem) {
+	char old[32];
+	int have;
+};
+
+FIXTURE_SETUP(usermem)
+{
+	self->have = read_param("max_user_memory", self->old, sizeof(self->old)) == 0;
+	ASSERT_TRUE(self->have) TH_LOG("no max_user_memory parameter");
+}
+
+FIXTURE_TEARDOWN(usermem)
+{
+	if (self->have && write_param("max_user_memory", self->old))
+		TH_LOG("could not restore max_user_memory=%s", self->old);
+}
+
+/*
+ * Review finding 6: kernel memory is bounded per user, not only module-wide.
+ * With max_user_memory at 512 KiB, uid 65534 gets one ring of 4096 entries
+ * (about 440 KiB) but not a second (EAGAIN), and its requests still run;
+ * meanwhile root, another user, still gets a ring of the same size.
+ */
+TEST_F_TIMEOUT(usermem, per_user_memory_limit, 20)
+{
+	int go[2], done[2], st, pid;
+	struct kaio_ctx k;
+	char c = 0;
+
+	ASSERT_EQ(0, write_param("max_user_memory", "524288"));
+	ASSERT_EQ(0, pipe(go));
+	ASSERT_EQ(0, pipe(done));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct kaio_ctx k2;
+		struct kaio_iocb iocb;
+		struct kaio_event ev;
+		char buf[64];
+
+		if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+			_exit(10);
+		if (kaio_setup(&k, 4096))
+			_exit(11);
+		if (kaio_setup(&k2, 4096) != -EAGAIN)
+			_exit(12);
+		kaio_iocb_init(&iocb, 5);
+		kaio_step_open(&iocb, AT_FDCWD, S("p_4096"), O_RDONLY, 0);
+		kaio_step_read(&iocb, buf, sizeof(buf), 0);
+		kaio_step_close(&iocb);
+		if (kaio_run1(&k, &iocb, &ev) != 1 || ev.result != 0 ||
+		    ev.step_result[1] != sizeof(buf) ||
+		    kaio_pattern_check((uint8_t *)buf, sizeof(buf), 4096, 0) != -1)
+			_exit(13);
+		/* Hold the ring while root sets up its own. */
+		if (write(done[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(14);
+		kaio_close(&k);
+		_exit(0);
+	}
+	close(done[1]);
+	close(go[0]);
+	EXPECT_EQ(1, read(done[0], &c, 1));
+	EXPECT_EQ(0, kaio_setup(&k, 4096));
+	kaio_close(&k);
+	EXPECT_EQ(1, write(go[1], "g", 1));
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(0, WEXITSTATUS(st)) TH_LOG("child step %d failed", WEXITSTATUS(st));
+	close(done[0]);
+	close(go[1]);
+}
+
 TEST_F_TIMEOUT(userlim, per_user_inflight_limit, 40)
 {
 	enum { N = 64, LEN = 16 };

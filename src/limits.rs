@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Module-wide limits: requests in flight and kernel memory held for
-//! requests and rings, bounded by the module parameters `max_inflight` and
-//! `max_memory`.
+//! Limits: requests in flight and kernel memory held for requests, rings
+//! and SENDFILE windows, bounded module-wide (`max_inflight`, `max_memory`)
+//! and per user (`max_user_inflight`, `max_user_memory`: the counts live in
+//! the shim's table of users). The memory itself is also charged to the
+//! submitter's memory cgroup.
 
-use crate::shim::{self, Param};
+use crate::shim::{self, Param, UserCharge};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
 
@@ -23,20 +25,28 @@ fn take(counter: &AtomicU64, n: u64, limit: u64) -> Result {
     }
 }
 
-/// Bytes charged against `max_memory`, given back on drop.
-pub(crate) struct Charge(u64);
+/// Bytes charged against `max_memory` and the current user's
+/// `max_user_memory`, given back on drop.
+pub(crate) struct Charge {
+    bytes: u64,
+    _user: UserCharge,
+}
 
 impl Charge {
-    /// Charges `bytes`; `EAGAIN` if that would exceed `max_memory`.
+    /// Charges `bytes`; `EAGAIN` past either limit.
     pub(crate) fn new(bytes: usize) -> Result<Self> {
+        let user = UserCharge::new(0, bytes as u64)?;
         take(&MEMORY, bytes as u64, shim::param(Param::Memory))?;
-        Ok(Charge(bytes as u64))
+        Ok(Charge {
+            bytes: bytes as u64,
+            _user: user,
+        })
     }
 }
 
 impl Drop for Charge {
     fn drop(&mut self) {
-        MEMORY.fetch_sub(self.0, Ordering::Relaxed);
+        MEMORY.fetch_sub(self.bytes, Ordering::Relaxed);
     }
 }
 

@@ -111,7 +111,7 @@ impl Request {
     pub(crate) fn new(ctx: Arc<Context>, chain: Chain) -> Result<Arc<Self>> {
         let charge = Charge::new(core::mem::size_of::<Request>() + chain.bytes)?;
         let inflight = InflightSlot::new()?;
-        let user = UserCharge::new()?;
+        let user = UserCharge::new(1, 0)?;
         let keep = chain.ops.last().is_some_and(|op| op.keeps().is_some());
         let nr_steps = chain.ops.len() as u16;
         let sends = chain.ops.iter().any(Op::sends);

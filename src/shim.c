@@ -52,6 +52,10 @@ static unsigned int max_user_inflight = 131072;
 module_param(max_user_inflight, uint, 0644);
 MODULE_PARM_DESC(max_user_inflight, "Requests in flight per user (real uid), across all contexts");
 
+static unsigned long max_user_memory = 256UL << 20;
+module_param(max_user_memory, ulong, 0644);
+MODULE_PARM_DESC(max_user_memory, "Bytes of kernel memory kaio may hold per user (real uid)");
+
 static unsigned long max_memory = 1UL << 30;
 module_param(max_memory, ulong, 0644);
 MODULE_PARM_DESC(max_memory, "Bytes of kernel memory kaio may hold for requests and rings");
@@ -230,6 +234,7 @@ struct kaio_user {
 	struct hlist_node node;
 	kuid_t uid;
 	unsigned int count;
+	u64 bytes;
 };
 
 static DEFINE_HASHTABLE(kaio_users, 6);
@@ -245,8 +250,11 @@ static struct kaio_user *kaio_user_find(kuid_t uid)
 	return NULL;
 }
 
-/* Counts one request for the current user: its uid, or -EAGAIN at the limit. */
-int kaio_shim_user_charge(u32 *uid)
+/*
+ * Counts @reqs requests and @bytes of kernel memory for the current user:
+ * its uid, or -EAGAIN past max_user_inflight or max_user_memory.
+ */
+int kaio_shim_user_charge(u32 *uid, u32 reqs, u64 bytes)
 {
 	struct kaio_user *u, *fresh = kzalloc(sizeof(*fresh), GFP_KERNEL);
 	kuid_t kuid = current_uid();
@@ -261,13 +269,16 @@ int kaio_shim_user_charge(u32 *uid)
 		u->uid = kuid;
 		hash_add(kaio_users, &u->node, __kuid_val(kuid));
 	}
-	if (!u)
+	if (!u) {
 		ret = -ENOMEM;
-	else if (u->count >= READ_ONCE(max_user_inflight))
+	} else if ((u64)u->count + reqs > READ_ONCE(max_user_inflight) ||
+		   u->bytes + bytes > READ_ONCE(max_user_memory)) {
 		ret = -EAGAIN;
-	else
-		u->count++;
-	if (u && !u->count) {
+	} else {
+		u->count += reqs;
+		u->bytes += bytes;
+	}
+	if (u && !u->count && !u->bytes) {
 		hash_del(&u->node);
 		fresh = u;
 	}
@@ -277,17 +288,23 @@ int kaio_shim_user_charge(u32 *uid)
 	return ret;
 }
 
-void kaio_shim_user_uncharge(u32 uid)
+void kaio_shim_user_uncharge(u32 uid, u32 reqs, u64 bytes)
 {
 	struct kaio_user *u;
 	unsigned long flags;
 
 	spin_lock_irqsave(&kaio_users_lock, flags);
 	u = kaio_user_find(KUIDT_INIT(uid));
-	if (!WARN_ON_ONCE(!u || !u->count) && !--u->count)
-		hash_del(&u->node);
-	else
+	if (WARN_ON_ONCE(!u || u->count < reqs || u->bytes < bytes)) {
 		u = NULL;
+	} else {
+		u->count -= reqs;
+		u->bytes -= bytes;
+		if (!u->count && !u->bytes)
+			hash_del(&u->node);
+		else
+			u = NULL;
+	}
 	spin_unlock_irqrestore(&kaio_users_lock, flags);
 	kfree(u);
 }

@@ -55,8 +55,8 @@ mod ffi {
         pub(super) fn kaio_shim_fatal_signal_pending() -> bool;
         pub(super) fn kaio_shim_cond_resched();
         pub(super) fn kaio_shim_access_ok(addr: u64, len: u64) -> bool;
-        pub(super) fn kaio_shim_user_charge(uid: *mut u32) -> c_int;
-        pub(super) fn kaio_shim_user_uncharge(uid: u32);
+        pub(super) fn kaio_shim_user_charge(uid: *mut u32, reqs: u32, bytes: u64) -> c_int;
+        pub(super) fn kaio_shim_user_uncharge(uid: u32, reqs: u32, bytes: u64);
         pub(super) fn kaio_shim_worker_create(lane: *mut c_void, idx: c_uint) -> *mut c_void;
         pub(super) fn kaio_shim_worker_stop(vt: *mut c_void);
         pub(super) fn kaio_shim_task_held(task: *mut bindings::task_struct) -> bool;
@@ -981,24 +981,29 @@ pub(crate) fn worker_task_work() -> bool {
     unsafe { ffi::kaio_shim_worker_task_work() }
 }
 
-/// One request counted against `max_user_inflight` for the current real
-/// uid; given back on drop.
-pub(crate) struct UserCharge(u32);
+/// Requests and bytes counted against `max_user_inflight` and
+/// `max_user_memory` for the current real uid; given back on drop.
+pub(crate) struct UserCharge {
+    uid: u32,
+    reqs: u32,
+    bytes: u64,
+}
 
 impl UserCharge {
-    /// Counts one request for the current user (`EAGAIN` at the limit).
-    pub(crate) fn new() -> Result<Self> {
+    /// Counts `reqs` requests and `bytes` of kernel memory for the current
+    /// user (`EAGAIN` past either limit).
+    pub(crate) fn new(reqs: u32, bytes: u64) -> Result<Self> {
         let mut uid = 0;
         // SAFETY: `uid` is valid for writes.
-        to_result(unsafe { ffi::kaio_shim_user_charge(&mut uid) })?;
-        Ok(UserCharge(uid))
+        to_result(unsafe { ffi::kaio_shim_user_charge(&mut uid, reqs, bytes) })?;
+        Ok(UserCharge { uid, reqs, bytes })
     }
 }
 
 impl Drop for UserCharge {
     fn drop(&mut self) {
         // SAFETY: Paired with the successful charge in `new`.
-        unsafe { ffi::kaio_shim_user_uncharge(self.0) }
+        unsafe { ffi::kaio_shim_user_uncharge(self.uid, self.reqs, self.bytes) }
     }
 }
 
