@@ -4,7 +4,7 @@
 #   make demo    set up, build, boot the test kernel and show kaio working
 #   make check   set up, build, boot the test kernel and run every test
 #   make fuzz    the ioctl fuzzer, 1M ioctls (scripts/longrun.sh fuzz)
-#   make stress  lifetime_test and fault_test, kaiostress=200 (scripts/longrun.sh stress)
+#   make stress  lifetime_test, fault_test, scale_test, kaiostress=200 (scripts/longrun.sh stress)
 #
 # Module only, against any Rust-enabled 6.12 build tree:
 #   make modules KDIR=/path/to/linux-build

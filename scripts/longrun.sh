@@ -6,7 +6,8 @@
 #
 #   scripts/longrun.sh fuzz     fuzz_test with kaiofuzz=1000000 ioctls
 #                               (KAIO_FUZZ=N to change it, KAIO_SEED=S for kaioseed)
-#   scripts/longrun.sh stress   lifetime_test and fault_test with kaiostress=200
+#   scripts/longrun.sh stress   lifetime_test, fault_test and scale_test (100 000
+#                               parked requests) with kaiostress=200
 #                               (KAIO_STRESS=N); a binary not built is skipped
 #
 # KAIO_APPEND adds words to the kernel command line (key=value words reach
@@ -24,7 +25,7 @@ fuzz)
 	limit=3600
 	;;
 stress)
-	bins=(lifetime_test fault_test)
+	bins=(lifetime_test fault_test scale_test)
 	words="kaiostress=${KAIO_STRESS:-200}"
 	limit=7200
 	;;

@@ -36,11 +36,13 @@ stats! {
     Inflight => "inflight",
     /// Successful cancels (by CANCEL or teardown).
     Cancelled => "cancelled",
-    /// Parked reads woken from interrupt context (bio completion).
+    /// Parked requests handed back from interrupt context: a folio read
+    /// or a direct read completing (bio end_io).
     IrqCompletions => "irq_completions",
     /// Reads that parked on the page cache instead of waiting.
     ParkedReads => "parked_reads",
-    /// Runs of a request's state machine in a worker.
+    /// Worker wake-ups that found work (each runs every ready request of
+    /// its lane).
     WorkerRuns => "worker_runs",
     /// Times a worker had to wait for the disk (no async path).
     WorkerDiskWaits => "worker_disk_waits",
@@ -50,8 +52,8 @@ stats! {
     BytesWritten => "bytes_written",
     /// Bytes SENDFILE wrote to its output.
     BytesSent => "bytes_sent",
-    /// SENDFILE wake-ups in interrupt context: a disk read completing
-    /// (bio end_io) or the output gaining room (socket softirq).
+    /// The part of `irq_completions` that belongs to chains with a
+    /// SENDFILE step.
     SendfileIrqCompletions => "sendfile_irq_completions",
     /// SENDFILE windows sent straight from the page cache.
     SendfileChunksCached => "sendfile_chunks_cached",
