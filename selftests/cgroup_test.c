@@ -23,64 +23,21 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
 #include "kaio_test.h"
 #include "kaio.h"
 #include "kaio_util.h"
+#include "kaio_sys.h"
 
 #define S(name) KAIO_SCRATCH "/" name
-#define SEC 1000000000ll
-#define MS 1000000ll
 #define CG "/sys/fs/cgroup"
 #define XFER (16 << 20)
 #define NPARK 256
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * SEC + ts.tv_nsec;
-}
-
-static int read_str(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n, r;
-
-	if (fd < 0)
-		return -errno;
-	for (n = 0; n < (ssize_t)size - 1; n += r) {
-		r = read(fd, buf + n, size - 1 - n);
-		if (r <= 0)
-			break;
-	}
-	close(fd);
-	buf[n] = 0;
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = 0;
-	return 0;
-}
-
-static int write_str(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	n = n == (ssize_t)strlen(val) ? 0 : -errno;
-	close(fd);
-	return n;
-}
 
 static bool has_word(const char *list, const char *word)
 {
@@ -109,14 +66,6 @@ static long long io_rbytes(const char *group, const char *dev)
 		return rb ? atoll(rb + 7) : 0;
 	}
 	return 0;
-}
-
-static long long read_ll(const char *group, const char *file)
-{
-	char path[192], buf[64];
-
-	snprintf(path, sizeof(path), "%s/%s", group, file);
-	return read_str(path, buf, sizeof(buf)) ? -1 : atoll(buf);
 }
 
 /* memory.stat's @key of @group, or -1. */
@@ -195,16 +144,6 @@ struct cres {
 	long long drained_ok;
 };
 
-static struct cres *cres_map(void)
-{
-	struct cres *r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE,
-			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	if (r != MAP_FAILED)
-		memset(r, 0, sizeof(*r));
-	return r == MAP_FAILED ? NULL : r;
-}
-
 #define CFAIL(r, n, e, ...) do {					\
 		(r)->step = (n);					\
 		(r)->err = (e);						\
@@ -261,55 +200,7 @@ static pid_t fork_in_group(struct __test_metadata *_metadata, const char *dir,
 	return pid;
 }
 
-/* Waits up to @ms for @pid; returns its status or -1. */
-static int wait_within(pid_t pid, int ms)
-{
-	int64_t end = now_ns() + ms * MS;
-	int st;
-
-	while (now_ns() < end) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			return st;
-		usleep(10000);
-	}
-	return -1;
-}
-
-static int byte_within(int fd, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	char c;
-
-	if (poll(&p, 1, ms) != 1 || read(fd, &c, 1) != 1)
-		return -1;
-	return (unsigned char)c;
-}
-
 /* ---- io ---- */
-
-struct rx {
-	int fd;
-	uint32_t seed;
-	uint64_t off, got;
-	long bad;
-};
-
-static void *rx_run(void *arg)
-{
-	static uint8_t buf[65536];
-	struct rx *r = arg;
-	ssize_t n;
-
-	r->bad = -1;
-	while ((n = read(r->fd, buf, sizeof(buf))) > 0) {
-		long b = r->bad < 0 ? kaio_pattern_check(buf, n, r->seed, r->off + r->got) : -1;
-
-		if (b >= 0)
-			r->bad = r->got + b;
-		r->got += n;
-	}
-	return NULL;
-}
 
 /* In the group: cold OPEN -> SENDFILE(NOCACHE, 16 MiB at *arg) -> CLOSE. */
 static void io_child(struct cres *res, int from_parent, int to_parent, void *arg)
@@ -320,19 +211,18 @@ static void io_child(struct cres *res, int from_parent, int to_parent, void *arg
 	struct kaio_iocb iocb;
 	struct kaio_event ev;
 	pthread_t t;
-	int sv[2], n;
+	int tx, n;
 
 	n = kaio_setup(&k, 16);
 	if (n)
 		CFAIL(res, 1, -n, "kaio_setup");
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+	if (unix_pair(&tx, &r.fd))
 		CFAIL(res, 2, errno, "socketpair");
-	r.fd = sv[1];
 	if (pthread_create(&t, NULL, rx_run, &r))
 		CFAIL(res, 3, 0, "pthread_create");
 	kaio_iocb_init(&iocb, 1);
 	kaio_step_open(&iocb, AT_FDCWD, S("p_64m"), O_RDONLY, 0);
-	kaio_step_sendfile(&iocb, sv[0], off, XFER)->op_flags = KAIO_SENDFILE_NOCACHE;
+	kaio_step_sendfile(&iocb, tx, off, XFER)->op_flags = KAIO_SENDFILE_NOCACHE;
 	kaio_step_close(&iocb);
 	t0 = now_ns();
 	n = kaio_submit(&k, &iocb, 1);
@@ -342,7 +232,7 @@ static void io_child(struct cres *res, int from_parent, int to_parent, void *arg
 	res->elapsed_ns = now_ns() - t0;
 	if (n != 1)
 		CFAIL(res, 5, n < 0 ? -n : 0, "no completion within 120 s: %d", n);
-	close(sv[0]);
+	close(tx);
 	pthread_join(t, NULL);
 	res->result = ev.result;
 	res->ev_step = ev.step;
@@ -356,7 +246,7 @@ static void io_child(struct cres *res, int from_parent, int to_parent, void *arg
 static long long io_run(struct __test_metadata *_metadata, FIXTURE_DATA(cg) *self,
 			int64_t off, int64_t *elapsed)
 {
-	struct cres *r = cres_map();
+	struct cres *r = shared_zalloc(sizeof(*r));
 	long long rb0 = io_rbytes(self->dir, self->dev), rb1;
 	int to, from, st;
 
@@ -366,8 +256,7 @@ static long long io_run(struct __test_metadata *_metadata, FIXTURE_DATA(cg) *sel
 	self->child = fork_in_group(_metadata, self->dir, io_child, r, &off, &to, &from);
 	if (self->child < 0)
 		return -1;
-	st = wait_within(self->child, 180000);
-	if (st == -1) {
+	if (waitpid_within(self->child, &st, 180000) != self->child) {
 		TH_LOG("the child did not finish within 180 s");
 		return -1;
 	}
@@ -405,13 +294,6 @@ TEST_F_TIMEOUT(cg, io_charged_to_group, 240)
 
 #define PREFILL_SEED 0x5ca1e
 
-static int raise_nofile(rlim_t n)
-{
-	struct rlimit rl = { n, n };
-
-	return setrlimit(RLIMIT_NOFILE, &rl);
-}
-
 /*
  * In the group: 256 socket pairs, each filled by the child itself, then
  * 256 FD(p_4097) -> SENDFILE that all park at once. Hand-shakes: 'S' when
@@ -440,13 +322,10 @@ static void mem_child(struct cres *res, int from_parent, int to_parent, void *ar
 	if (file < 0 || pread(file, buf, sizeof(buf), 0) != 4097)
 		CFAIL(res, 2, errno, "p_4097");
 	for (int i = 0; i < NPARK; i++) {
-		int sv[2];
 		ssize_t w;
 
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		if (unix_pair(&tx[i], &rx[i]))
 			CFAIL(res, 3, errno, "socketpair %d", i);
-		tx[i] = sv[0];
-		rx[i] = sv[1];
 		setsockopt(tx[i], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 		while ((w = send(tx[i], want_pre + pre[i], sizeof(want_pre) - pre[i],
 				 MSG_DONTWAIT)) > 0)
@@ -586,8 +465,11 @@ static void drain_charge_caches(const char *other)
 /* @dir's memory.current, and memory.stat's kernel, after a drain. */
 static void mem_sample(const char *dir, const char *other, long long *cur, long long *kernel)
 {
+	char path[192];
+
+	snprintf(path, sizeof(path), "%s/memory.current", dir);
 	drain_charge_caches(other);
-	*cur = read_ll(dir, "memory.current");
+	*cur = read_ll(path);
 	/* memory.stat is flushed every 2 s. */
 	usleep(2100000);
 	*kernel = memstat(dir, "kernel");
@@ -595,7 +477,7 @@ static void mem_sample(const char *dir, const char *other, long long *cur, long 
 
 TEST_F_TIMEOUT(cg, memory_charged_to_group, 240)
 {
-	struct cres *r = cres_map();
+	struct cres *r = shared_zalloc(sizeof(*r));
 	char path[192];
 	long long m0, m1, k0, k1;
 	int to = -1, from = -1, st;
@@ -617,7 +499,8 @@ TEST_F_TIMEOUT(cg, memory_charged_to_group, 240)
 	ASSERT_EQ('P', st) TH_LOG("child: step %d: %s (%s)", r->step, r->msg, strerror(r->err));
 	mem_sample(self->dir, self->other, &m1, &k1);
 	ASSERT_EQ(1, write(to, "D", 1));
-	st = wait_within(self->child, 120000);
+	if (waitpid_within(self->child, &st, 120000) != self->child)
+		st = -1;
 	self->child = 0;
 	close(to);
 	close(from);

@@ -26,6 +26,7 @@
 #include "kaio_test.h"
 #include "kaio.h"
 #include "kaio_util.h"
+#include "kaio_sys.h"
 
 #define S(name) KAIO_SCRATCH "/" name
 
@@ -560,8 +561,7 @@ TEST(cancel)
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
 	ASSERT_EQ(0, fcntl(sv[0], F_SETFL, O_NONBLOCK));
 	memset(fill, 0xa5, sizeof(fill));
-	while ((n = write(sv[0], fill, sizeof(fill))) > 0)
-		filled += n;
+	filled = fill_fd(sv[0], fill, sizeof(fill));
 	ASSERT_EQ(EAGAIN, errno);
 	ASSERT_EQ(0, fcntl(sv[0], F_SETFL, 0));
 	kaio_iocb_init(&iocb[N], N);

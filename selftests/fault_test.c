@@ -39,10 +39,9 @@
 #include "kaio_test.h"
 #include "kaio.h"
 #include "kaio_util.h"
+#include "kaio_sys.h"
 
 #define S(name) KAIO_SCRATCH "/" name
-#define SEC 1000000000ll
-#define MS 1000000ll
 #define FI "/sys/kernel/debug/"
 #define VDA_FAIL "/sys/block/vda/make-it-fail"
 
@@ -57,50 +56,6 @@ static const char *const fi_knobs[] = {
 	"ignore-gfp-highmem", "min-order", "cache-filter",
 };
 #define NKNOBS (sizeof(fi_knobs) / sizeof(fi_knobs[0]))
-
-static int stress_level(void)
-{
-	const char *s = getenv("kaiostress");
-
-	return s && *s ? atoi(s) : 0;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * SEC + ts.tv_nsec;
-}
-
-static int write_str(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -EIO;
-}
-
-static int read_str(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -EIO;
-	buf[n] = 0;
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = 0;
-	return 0;
-}
 
 static int fi_set(int attr, const char *knob, const char *val)
 {
@@ -318,6 +273,21 @@ static void pick_range(struct slot *s, uint64_t max)
 	s->len = 1 + rnd() % (room < max ? room : max);
 }
 
+/*
+ * Takes SENDFILE slot @s away from the receiver (out of its epoll set if
+ * @polled, that is, if it was added to it) and closes both ends.
+ */
+static void slot_drop_pair(struct slot *s, bool polled)
+{
+	pthread_mutex_lock(&lock);
+	if (polled && s->active)
+		epoll_ctl(epfd, EPOLL_CTL_DEL, s->rx, NULL);
+	s->active = false;
+	pthread_mutex_unlock(&lock);
+	close(s->tx);
+	close(s->rx);
+}
+
 /* Starts a new request in @s; false if it could not be submitted. */
 static bool slot_start(struct kaio_ctx *k, struct slot *s, uint64_t ud)
 {
@@ -360,11 +330,7 @@ static bool slot_start(struct kaio_ctx *k, struct slot *s, uint64_t ud)
 		pthread_mutex_unlock(&lock);
 		if (RETRY(epoll_ctl(epfd, EPOLL_CTL_ADD, s->rx, &e))) {
 			res->setup_errors++;
-			pthread_mutex_lock(&lock);
-			s->active = false;
-			pthread_mutex_unlock(&lock);
-			close(s->tx);
-			close(s->rx);
+			slot_drop_pair(s, false);
 			s->kind = FREE;
 			return false;
 		}
@@ -382,15 +348,8 @@ static bool slot_start(struct kaio_ctx *k, struct slot *s, uint64_t ud)
 	/* Refused at submit (ENOMEM, EAGAIN... under injection): no event. */
 	res->refused++;
 	hist(res->refused_hist, r < 0 ? r : -EPROTO);
-	if (s->kind == SEND) {
-		pthread_mutex_lock(&lock);
-		if (s->active)
-			epoll_ctl(epfd, EPOLL_CTL_DEL, s->rx, NULL);
-		s->active = false;
-		pthread_mutex_unlock(&lock);
-		close(s->tx);
-		close(s->rx);
-	}
+	if (s->kind == SEND)
+		slot_drop_pair(s, true);
 	s->kind = FREE;
 	return false;
 }
@@ -658,59 +617,6 @@ static void __attribute__((noreturn)) load_main(int seconds)
  * The test.
  */
 
-/* Prints state, wchan and kernel stack of every task of @pid. */
-static void dump_tasks(pid_t pid)
-{
-	char path[96], buf[4096];
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		int tid = atoi(de->d_name);
-		char *p;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, tid);
-		if (read_str(path, buf, sizeof(buf)))
-			buf[0] = 0;
-		fprintf(stderr, "# task %d/%d: wchan %s\n", pid, tid, buf);
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/stack", pid, tid);
-		if (read_str(path, buf, sizeof(buf)))
-			buf[0] = 0;
-		for (p = strtok(buf, "\n"); p; p = strtok(NULL, "\n"))
-			fprintf(stderr, "#   %s\n", p);
-	}
-	closedir(d);
-}
-struct rx1 {
-	int fd;
-	uint32_t seed;
-	uint64_t off, got;
-	long bad;
-};
-
-static void *rx1_run(void *arg)
-{
-	static uint8_t buf[65536];
-	struct rx1 *r = arg;
-	ssize_t n;
-
-	r->bad = -1;
-	while ((n = read(r->fd, buf, sizeof(buf))) > 0) {
-		long b = r->bad < 0 ? kaio_pattern_check(buf, n, r->seed, r->off + r->got) : -1;
-
-		if (b >= 0)
-			r->bad = r->got + b;
-		r->got += n;
-	}
-	return NULL;
-}
-
 /* With injection off: a cold READ and two SENDFILEs return the right bytes. */
 static void check_normal(struct __test_metadata *_metadata)
 {
@@ -732,23 +638,22 @@ static void check_normal(struct __test_metadata *_metadata)
 	EXPECT_EQ(sizeof(buf), ev.step_result[1]);
 	EXPECT_EQ(-1, kaio_pattern_check(buf, sizeof(buf), 3, 0));
 	for (int nocache = 0; nocache < 2; nocache++) {
-		struct rx1 r = { .seed = 64, .off = 8 << 20 };
+		struct rx r = { .seed = 64, .off = 8 << 20 };
 		pthread_t t;
-		int sv[2];
+		int tx;
 
-		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
-		r.fd = sv[1];
-		ASSERT_EQ(0, pthread_create(&t, NULL, rx1_run, &r));
+		ASSERT_EQ(0, unix_pair(&tx, &r.fd));
+		ASSERT_EQ(0, pthread_create(&t, NULL, rx_run, &r));
 		kaio_iocb_init(&iocb, 2);
 		kaio_step_open(&iocb, AT_FDCWD, S("p_64m"), O_RDONLY, 0);
-		kaio_step_sendfile(&iocb, sv[0], 8 << 20, 4 << 20)->op_flags =
+		kaio_step_sendfile(&iocb, tx, 8 << 20, 4 << 20)->op_flags =
 			nocache ? KAIO_SENDFILE_NOCACHE : 0;
 		kaio_step_close(&iocb);
 		ASSERT_EQ(1, kaio_submit(&k, &iocb, 1));
 		ASSERT_EQ(1, kaio_wait(&k, &ev, 1, 1, 60 * SEC));
-		close(sv[0]);
+		close(tx);
 		pthread_join(t, NULL);
-		close(sv[1]);
+		close(r.fd);
 		EXPECT_EQ(0, ev.result) TH_LOG("nocache %d", nocache);
 		EXPECT_EQ(4 << 20, ev.step_result[1]);
 		EXPECT_EQ(4 << 20, r.got);
@@ -908,9 +813,7 @@ TEST_F_TIMEOUT(fault, matrix, 240)
 		TH_LOG("%ld socket set-ups refused by injection (not kaio's)", res->setup_errors);
 
 	/* Injection off: nothing left in flight, and kaio still works. */
-	end = now_ns() + 5 * SEC;
-	while (kaio_stat("inflight") != infl0 && now_ns() < end)
-		usleep(10000);
+	kaio_stat_wait("inflight", infl0, 5000);
 	EXPECT_EQ(infl0, kaio_stat("inflight")) TH_LOG("requests left in flight after the load");
 	check_normal(_metadata);
 	munmap(res, sizeof(*res));

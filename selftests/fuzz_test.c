@@ -37,7 +37,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <grp.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -56,14 +55,13 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
 #include "kaio_test.h"
 #include "kaio.h"
+#include "kaio_sys.h"
 
-#define NOBODY		65534
 #define SBX		"/tmp/kaio-fuzz"
 #define SBX_EXT4	KAIO_SCRATCH "/kaio-fuzz"
 
@@ -196,14 +194,6 @@ struct pumpfd {
 };
 static struct pumpfd pumpfds[32];
 static int npump;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static void say(const char *fmt, ...)
 {
@@ -728,13 +718,15 @@ static void gen_step_clean(struct thr *t, struct kaio_step *s, int op, int strea
 	}
 }
 
+/* The steps between the first and the last of a chain, and their odds. */
+static const int mid_ops[] = {
+	KAIO_OP_READ, KAIO_OP_READ, KAIO_OP_READ, KAIO_OP_WRITE,
+	KAIO_OP_WRITE, KAIO_OP_FSYNC, KAIO_OP_SENDFILE, KAIO_OP_SENDFILE,
+};
+
 /* A valid chain: OPEN or FD of a file, 0..3 steps that suit it, CLOSE or KEEP or nothing. */
 static int gen_chain_clean(struct thr *t, struct kaio_iocb *io)
 {
-	static const int ops[] = {
-		KAIO_OP_READ, KAIO_OP_READ, KAIO_OP_READ, KAIO_OP_WRITE,
-		KAIO_OP_WRITE, KAIO_OP_FSYNC, KAIO_OP_SENDFILE, KAIO_OP_SENDFILE,
-	};
 	struct rng *r = &t->r;
 	struct kaio_step *s = &io->steps[0];
 	int open = one_in(r, 2), stream = 0, n = 1;
@@ -775,7 +767,7 @@ static int gen_chain_clean(struct thr *t, struct kaio_iocb *io)
 		s->fd = sfd_of(r, kind);
 	}
 	for (int i = 0; i < mids; i++) {
-		int op = ops[below(r, NELEM(ops))];
+		int op = mid_ops[below(r, NELEM(mid_ops))];
 
 		/* What the file was opened for. */
 		if ((stream && op != KAIO_OP_WRITE) || kind == FK_PIPE_R ||
@@ -816,17 +808,13 @@ static void gen_iocb(struct thr *t, struct kaio_iocb *io)
 	} else if (style < 14) {
 		io->nr_steps = gen_chain_clean(t, io);
 	} else {
-		static const int ops[] = {
-			KAIO_OP_READ, KAIO_OP_READ, KAIO_OP_READ, KAIO_OP_WRITE,
-			KAIO_OP_WRITE, KAIO_OP_FSYNC, KAIO_OP_SENDFILE, KAIO_OP_SENDFILE,
-		};
 		int first = one_in(r, 2) ? KAIO_OP_OPEN : KAIO_OP_FD;
 		int mids = below(r, 100) < 70 ? 1 : below(r, 4);
 		int last = below(r, 10);
 
 		gen_step(t, &io->steps[n++], first);
 		for (int i = 0; i < mids; i++)
-			gen_step(t, &io->steps[n++], ops[below(r, NELEM(ops))]);
+			gen_step(t, &io->steps[n++], mid_ops[below(r, NELEM(mid_ops))]);
 		if (last < 4)
 			gen_step(t, &io->steps[n++], KAIO_OP_CLOSE);
 		else if (last < 6)
@@ -1874,13 +1862,6 @@ static const char *child_memory(void)
 	return NULL;
 }
 
-static int become_nobody(void)
-{
-	if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY))
-		return -1;
-	return getuid() == NOBODY && geteuid() == NOBODY && getgid() == NOBODY ? 0 : -1;
-}
-
 /* The fuzzing child: never returns. */
 static void child_main(void)
 {
@@ -1913,7 +1894,7 @@ static void child_main(void)
 		say("FAIL: fuzz set-up: %s: %s", err, strerror(errno));
 		_exit(2);
 	}
-	if (chdir(SBX) || become_nobody()) {
+	if (chdir(SBX) || become_nobody() || getgid() != NOBODY) {
 		say("FAIL: cannot become nobody in " SBX ": %s", strerror(errno));
 		_exit(2);
 	}
@@ -2086,10 +2067,7 @@ TEST_F_TIMEOUT(fuzz, ioctls, 600)
 			       sh->stage, (unsigned long long)((now - last_change) / 1000000000ull),
 			       (unsigned long long)sh->ioctls);
 			kill(pid, SIGKILL);
-			for (int i = 0; i < 300 && !reaped; i++) {
-				reaped = waitpid(pid, &st, WNOHANG) == pid;
-				usleep(100000);
-			}
+			reaped = waitpid_within(pid, &st, 30000) == pid;
 			ASSERT_TRUE(reaped) TH_LOG("the fuzzer does not die (stuck in the kernel, stage %s)",
 						   sh->stage);
 			ASSERT_TRUE(0) TH_LOG("fuzzer hung");

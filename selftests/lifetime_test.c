@@ -22,45 +22,26 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
 #include "kaio_test.h"
 #include "kaio.h"
 #include "kaio_util.h"
+#include "kaio_sys.h"
 
 #define S(name) KAIO_SCRATCH "/" name
-#define SEC 1000000000ll
-#define MS 1000000ll
 #define EXEC_MARKER "--kaio-exec-keep"
-
-/* $kaiostress from the kernel command line (init's environment), or 0. */
-static int stress_level(void)
-{
-	const char *s = getenv("kaiostress");
-
-	return s && *s ? atoi(s) : 0;
-}
 
 static int rounds(void)
 {
 	int s = stress_level();
 
 	return s > 0 ? s : 2;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * SEC + ts.tv_nsec;
 }
 
 static unsigned int pow2_at_least(unsigned int n)
@@ -72,85 +53,15 @@ static unsigned int pow2_at_least(unsigned int n)
 	return p;
 }
 
-static int raise_nofile(rlim_t n)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl))
-		return -1;
-	if (rl.rlim_cur >= n)
-		return 0;
-	rl.rlim_cur = n;
-	if (rl.rlim_max < n)
-		rl.rlim_max = n;
-	return setrlimit(RLIMIT_NOFILE, &rl);
-}
-
-/* A whole small file (procfs), NUL-terminated, or "" if unreadable. */
-static void slurp(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = 0, r;
-
-	buf[0] = 0;
-	if (fd < 0)
-		return;
-	while (n < (ssize_t)size - 1 && (r = read(fd, buf + n, size - 1 - n)) > 0)
-		n += r;
-	buf[n > 0 ? n : 0] = 0;
-	close(fd);
-}
-
-/* Prints state, wchan and kernel stack of every task of @pid. */
-static void dump_tasks(pid_t pid)
-{
-	char path[96], buf[4096];
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
-	if (!d) {
-		fprintf(stderr, "# pid %d: no /proc entry\n", pid);
-		return;
-	}
-	while ((de = readdir(d))) {
-		int tid = atoi(de->d_name);
-		char *p;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
-		slurp(path, buf, sizeof(buf));
-		p = strrchr(buf, ')');
-		fprintf(stderr, "# task %d/%d: state %c", pid, tid, p && p[1] ? p[2] : '?');
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, tid);
-		slurp(path, buf, sizeof(buf));
-		fprintf(stderr, ", wchan %s\n", buf[0] ? buf : "?");
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/stack", pid, tid);
-		slurp(path, buf, sizeof(buf));
-		for (p = strtok(buf, "\n"); p; p = strtok(NULL, "\n"))
-			fprintf(stderr, "#   %s\n", p);
-	}
-	closedir(d);
-}
-
 /* Waits up to @ms for @pid to be reaped. On a timeout prints its tasks. */
 static bool reap_within(pid_t pid, int ms, int *status)
 {
-	int64_t end = now_ns() + ms * MS;
+	pid_t r = waitpid_within(pid, status, ms);
 
-	for (;;) {
-		pid_t r = waitpid(pid, status, WNOHANG);
-
-		if (r == pid)
-			return true;
-		if (r < 0)
-			return false;
-		if (now_ns() > end)
-			break;
-		usleep(2000);
-	}
+	if (r == pid)
+		return true;
+	if (r < 0)
+		return false;
 	fprintf(stderr, "# pid %d not reaped after %d ms:\n", pid, ms);
 	dump_tasks(pid);
 	return false;
@@ -199,17 +110,6 @@ static bool counters_back(const struct counters *c0, int ms, struct counters *no
 					 __now.live, (c0).live, __now.infl, (c0).infl); \
 	} while (0)
 
-/* Waits up to @ms for one byte on @fd; returns it, or -1. */
-static int byte_within(int fd, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	char c;
-
-	if (poll(&p, 1, ms) != 1 || read(fd, &c, 1) != 1)
-		return -1;
-	return (unsigned char)c;
-}
-
 /* What a child reports to the test (shared mapping). */
 struct report {
 	int accepted;
@@ -222,17 +122,6 @@ struct report {
 	int sendmsg_err;
 	struct counters c0;
 };
-
-static struct report *report_map(void)
-{
-	struct report *r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE,
-				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	if (r == MAP_FAILED)
-		return NULL;
-	memset(r, 0, sizeof(*r));
-	return r;
-}
 
 #define CHILD_FAIL(rep, readyfd, stepno, e, ...) do {				\
 		(rep)->step = (stepno);						\
@@ -313,7 +202,7 @@ FIXTURE_TEARDOWN(life)
 static void parked_round(struct __test_metadata *_metadata, int round, int n)
 {
 	struct counters c0 = counters_now();
-	struct report *rep = report_map();
+	struct report *rep = shared_zalloc(sizeof(*rep));
 	int *tx = calloc(n, sizeof(int)), *rx = calloc(n, sizeof(int));
 	int ready[2], st = 0, sndbuf = 4096;
 	long long parks0 = kaio_stat("sendfile_out_parks");
@@ -322,12 +211,7 @@ static void parked_round(struct __test_metadata *_metadata, int round, int n)
 	ASSERT_NE(NULL, rep);
 	ASSERT_TRUE(tx && rx);
 	for (int i = 0; i < n; i++) {
-		int sv[2];
-
-		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-			TH_LOG("pair %d: %s", i, strerror(errno));
-		tx[i] = sv[0];
-		rx[i] = sv[1];
+		ASSERT_EQ(0, unix_pair(&tx[i], &rx[i])) TH_LOG("pair %d: %s", i, strerror(errno));
 		setsockopt(tx[i], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	}
 	ASSERT_EQ(0, pipe2(ready, O_CLOEXEC));
@@ -395,37 +279,6 @@ static void parked_round(struct __test_metadata *_metadata, int round, int n)
 	free(rx);
 }
 
-
-/*
- * Shrinks every slab cache: on a KASAN kernel this also flushes the
- * quarantine of freed objects (up to RAM/32), which would otherwise read
- * as memory still held after a process's death.
- */
-static void slab_shrink_all(void)
-{
-	DIR *d = opendir("/sys/kernel/slab");
-	struct dirent *de;
-	char path[320];
-
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		int fd;
-
-		if (de->d_name[0] == '.' || strlen(de->d_name) > 250)
-			continue;
-		snprintf(path, sizeof(path), "/sys/kernel/slab/%.250s/shrink", de->d_name);
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			/* Best effort: a cache that cannot shrink is left as is. */
-			(void)!write(fd, "1", 1);
-			close(fd);
-		}
-	}
-	closedir(d);
-}
-
-
 TEST_F_TIMEOUT(life, sigkill_parked_sendfiles, 300)
 {
 	int big = stress_level() >= 50 ? 10000 : 1000;
@@ -443,7 +296,7 @@ TEST_F_TIMEOUT(life, sigkill_fifo_open, 300)
 {
 	for (int round = 0; round < rounds() && !_metadata->exit_code; round++) {
 		struct counters c0 = counters_now();
-		struct report *rep = report_map();
+		struct report *rep = shared_zalloc(sizeof(*rep));
 		int ready[2], st, flags = round & 1 ? O_WRONLY : O_RDONLY;
 		pid_t pid;
 
@@ -509,19 +362,6 @@ TEST_F_TIMEOUT(life, sigkill_fifo_open, 300)
 	}
 }
 
-static long meminfo_kb(const char *key)
-{
-	char buf[8192], *p;
-	size_t kl = strlen(key);
-
-	slurp("/proc/meminfo", buf, sizeof(buf));
-	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-		if (!strncmp(p, key, kl) && p[kl] == ':')
-			return strtol(p + kl + 1, NULL, 10);
-	}
-	return -1;
-}
-
 /*
  * (c) Stream reads and writes that cannot progress, then SIGKILL: READ of
  * an empty pipe, READ of an empty unix socket and WRITE to a full pipe,
@@ -535,7 +375,7 @@ TEST_F_TIMEOUT(life, sigkill_stream_io, 300)
 
 	for (int round = 0; round < rounds() && !_metadata->exit_code; round++) {
 		struct counters c0 = counters_now();
-		struct report *rep = report_map();
+		struct report *rep = shared_zalloc(sizeof(*rep));
 		int ready[2], p[2], q[2], sv[2], st;
 		long avail0, avail1, avail2 = -1;
 		int64_t end;
@@ -549,8 +389,7 @@ TEST_F_TIMEOUT(life, sigkill_stream_io, 300)
 			/* Fill q: the child's WRITE meets a full pipe. */
 			static char junk[4096];
 
-			while (write(q[1], junk, sizeof(junk)) > 0)
-				;
+			fill_fd(q[1], junk, sizeof(junk));
 			ASSERT_EQ(EAGAIN, errno);
 			ASSERT_EQ(0, fcntl(q[1], F_SETFL, 0));
 		}
@@ -663,7 +502,7 @@ TEST_F_TIMEOUT(life, close_with_4096_in_flight, 300)
 
 	for (int round = 0; round < rounds() && !_metadata->exit_code; round++) {
 		struct counters c0 = counters_now();
-		struct report *rep = report_map();
+		struct report *rep = shared_zalloc(sizeof(*rep));
 		int st;
 		pid_t pid;
 
@@ -684,12 +523,8 @@ TEST_F_TIMEOUT(life, close_with_4096_in_flight, 300)
 				CHILD_FAIL(rep, -1, 1, ENOMEM, "alloc");
 			memset(bufs, 0, (size_t)NR * RLEN);
 			for (int i = 0; i < NS; i++) {
-				int sv[2];
-
-				if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+				if (unix_pair(&tx[i], &rx[i]))
 					CHILD_FAIL(rep, -1, 2, errno, "socketpair %d", i);
-				tx[i] = sv[0];
-				rx[i] = sv[1];
 				setsockopt(tx[i], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 			}
 			r = kaio_setup(&k, 8192);
@@ -787,32 +622,33 @@ static int list_fds(char *out, size_t size)
 	return n < size ? 0 : -1;
 }
 
+/*
+ * Writes "@tag fd:target ...\n" to @rep; exits with @code if the list does
+ * not fit, @code + 1 if the write fails.
+ */
+static void report_fds(int rep, char tag, int code)
+{
+	char line[3000];
+	size_t l;
+
+	line[0] = tag;
+	if (list_fds(line + 1, sizeof(line) - 2))
+		_exit(code);
+	l = strlen(line);
+	line[l++] = '\n';
+	if (write(rep, line, l) != (ssize_t)l)
+		_exit(code + 1);
+}
+
 /* The exec'd image: argv = exe EXEC_MARKER report_fd go_fd. */
 static void exec_child(int rep, int go)
 {
-	char line[3000];
-	struct pollfd p = { .fd = go, .events = POLLIN };
-	char c;
-	size_t l;
-
-	line[0] = 'B';
-	if (list_fds(line + 1, sizeof(line) - 2))
-		_exit(20);
-	l = strlen(line);
-	line[l++] = '\n';
-	if (write(rep, line, l) != (ssize_t)l)
-		_exit(21);
+	report_fds(rep, 'B', 20);
 	/* The test has opened the FIFO for writing (or found no reader). */
-	if (poll(&p, 1, 30000) != 1 || read(go, &c, 1) != 1)
+	if (byte_within(go, 30000) < 0)
 		_exit(22);
 	usleep(300000);
-	line[0] = 'A';
-	if (list_fds(line + 1, sizeof(line) - 2))
-		_exit(23);
-	l = strlen(line);
-	line[l++] = '\n';
-	if (write(rep, line, l) != (ssize_t)l)
-		_exit(24);
+	report_fds(rep, 'A', 23);
 	_exit(0);
 }
 
@@ -981,7 +817,7 @@ TEST_F_TIMEOUT(life, scm_rights_cycle, 300)
 {
 	for (int round = 0; round < rounds() && !_metadata->exit_code; round++) {
 		struct counters c0 = counters_now();
-		struct report *rep = report_map();
+		struct report *rep = shared_zalloc(sizeof(*rep));
 		int ready[2], st;
 		pid_t pid;
 

@@ -16,7 +16,6 @@
  * default window.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -28,75 +27,21 @@
 #include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
 #include "kaio_test.h"
 #include "kaio.h"
 #include "kaio_util.h"
+#include "kaio_sys.h"
 
 #define S(name) KAIO_SCRATCH "/" name
-#define SEC 1000000000ll
-#define MS 1000000ll
-#define PARAMS "/sys/module/kaio/parameters/"
-#define LIMIT PARAMS "max_user_inflight"
+#define LIMIT KAIO_PARAMS "max_user_inflight"
 #define FILE_SEED 4097		/* p_4097 */
 #define FILE_SIZE 4097
 #define PREFILL_SEED 3		/* p_1m3 */
 #define PREFILL_MAX 65536
 #define MAX_CTX 64
-
-static int stress_level(void)
-{
-	const char *s = getenv("kaiostress");
-
-	return s && *s ? atoi(s) : 0;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * SEC + ts.tv_nsec;
-}
-
-static int read_str(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -EIO;
-	buf[n] = 0;
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = 0;
-	return 0;
-}
-
-static int write_str(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -EIO;
-}
-
-static long long read_ll(const char *path)
-{
-	char buf[64];
-
-	return read_str(path, buf, sizeof(buf)) ? -1 : atoll(buf);
-}
 
 /* The /proc/meminfo fields that hold kernel memory, in bytes. */
 struct kmem {
@@ -140,28 +85,6 @@ static long long kmem_total(const struct kmem *m)
 }
 
 /*
- * Shrinks every slab cache: frees empty slabs and, on a KASAN kernel,
- * flushes the quarantine of freed objects (kasan_cache_shrink), which
- * would otherwise count transient allocations as memory in use.
- */
-static void slab_shrink_all(void)
-{
-	DIR *d = opendir("/sys/kernel/slab");
-	struct dirent *de;
-	char path[320];
-
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || strlen(de->d_name) > 250)
-			continue;
-		snprintf(path, sizeof(path), "/sys/kernel/slab/%.250s/shrink", de->d_name);
-		write_str(path, "1");
-	}
-	closedir(d);
-}
-
-/*
  * After a shrink, waits (at most 10 s) until SUnreclaim moves less than
  * 256 KiB in 300 ms.
  */
@@ -191,38 +114,6 @@ static long threads_now(void)
 		return -1;
 	slash = strchr(buf, '/');
 	return slash ? atol(slash + 1) : -1;
-}
-
-static long meminfo_kb(const char *key)
-{
-	char line[256];
-	FILE *f = fopen("/proc/meminfo", "r");
-	size_t kl = strlen(key);
-	long v = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, kl) && line[kl] == ':') {
-			v = atol(line + kl + 1);
-			break;
-		}
-	fclose(f);
-	return v;
-}
-
-static int raise_nofile(rlim_t n)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl))
-		return -1;
-	if (rl.rlim_cur >= n)
-		return 0;
-	rl.rlim_cur = n;
-	if (rl.rlim_max < n)
-		rl.rlim_max = n;
-	return setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 FIXTURE(scale) {
@@ -284,7 +175,7 @@ TEST_F_TIMEOUT(scale, parked_sendfiles, 600)
 	static struct plan p;
 	const int n = stress_level() >= 50 ? 100000 : 5000;
 	long long infl0 = kaio_stat("inflight"), parks0 = kaio_stat("sendfile_out_parks");
-	long long maxent = read_ll(PARAMS "max_ring_entries");
+	long long maxent = read_ll(KAIO_PARAMS "max_ring_entries");
 	struct kmem m0, m1, m2, m3;
 	static uint8_t want_prefill[PREFILL_MAX], want_file[FILE_SIZE], buf[PREFILL_MAX];
 	long avail0;
@@ -331,21 +222,18 @@ TEST_F_TIMEOUT(scale, parked_sendfiles, 600)
 	avail0 = meminfo_kb("MemAvailable");
 	for (int i = 0; i < n; i++) {
 		off_t o = 0;
-		int sv[2];
 		ssize_t w;
 
-		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		ASSERT_EQ(0, unix_pair(&p.tx[i], &p.rx[i]))
 			TH_LOG("pair %d: %s", i, strerror(errno));
-		p.tx[i] = sv[0];
-		p.rx[i] = sv[1];
-		ASSERT_EQ(0, setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)));
-		ASSERT_EQ(0, fcntl(sv[0], F_SETFL, O_NONBLOCK));
-		while (o < PREFILL_MAX && (w = sendfile(sv[0], pf, &o, 4096)) > 0)
+		ASSERT_EQ(0, setsockopt(p.tx[i], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)));
+		ASSERT_EQ(0, fcntl(p.tx[i], F_SETFL, O_NONBLOCK));
+		while (o < PREFILL_MAX && (w = sendfile(p.tx[i], pf, &o, 4096)) > 0)
 			;
 		ASSERT_EQ(EAGAIN, errno) TH_LOG("prefill of pair %d: %s", i, strerror(errno));
 		ASSERT_LT(0, o);
 		ASSERT_GT(PREFILL_MAX, o);
-		ASSERT_EQ(0, fcntl(sv[0], F_SETFL, 0));
+		ASSERT_EQ(0, fcntl(p.tx[i], F_SETFL, 0));
 		p.prefill[i] = o;
 		/*
 		 * N pairs must fit: on a debug kernel (KASAN, kmemleak) the
@@ -506,9 +394,7 @@ TEST_F_TIMEOUT(scale, parked_sendfiles, 600)
 		kaio_close(&p.ctx[c]);
 	close(p.file);
 	close(pf);
-	t0 = now_ns();
-	while (kaio_stat("inflight") != infl0 && now_ns() - t0 < 5 * SEC)
-		usleep(10000);
+	kaio_stat_wait("inflight", infl0, 5000);
 	EXPECT_EQ(infl0, kaio_stat("inflight"));
 	free(p.tx);
 	free(p.rx);

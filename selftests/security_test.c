@@ -7,7 +7,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,18 +16,9 @@
 #include "kaio_test.h"
 #include "kaio.h"
 #include "kaio_util.h"
+#include "kaio_sys.h"
 
 #define S(name) KAIO_SCRATCH "/" name
-#define NOBODY 65534
-
-
-
-static int become_nobody(void)
-{
-	if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY))
-		return -1;
-	return getuid() == NOBODY && geteuid() == NOBODY ? 0 : -1;
-}
 
 /* Runs @fn in a child as nobody; returns its exit status. */
 #define AS_NOBODY(body) do {						\

@@ -24,22 +24,9 @@
 #include "kaio_test.h"
 #include "kaio.h"
 #include "kaio_util.h"
+#include "kaio_sys.h"
 
 #define S(name) KAIO_SCRATCH "/" name
-#define SEC 1000000000ll
-
-
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	int ok;
-
-	if (fd < 0)
-		return -errno;
-	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
-	close(fd);
-	return ok ? 0 : -EIO;
-}
 
 enum kind { TCP, UNIX, PIPE };
 
@@ -55,13 +42,8 @@ static int make_pair(enum kind k, int *tx, int *rx, int sndbuf)
 		*tx = sv[1];
 		return 0;
 	}
-	if (k == UNIX) {
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-			return -1;
-		*tx = sv[0];
-		*rx = sv[1];
-		return 0;
-	}
+	if (k == UNIX)
+		return unix_pair(tx, rx);
 	{
 		struct sockaddr_in a = { .sin_family = AF_INET };
 		socklen_t alen = sizeof(a);
@@ -84,48 +66,6 @@ static int make_pair(enum kind k, int *tx, int *rx, int sndbuf)
 		return 0;
 	}
 }
-
-/* The receiver: checks each byte of the stream against the pattern. */
-struct rx {
-	int fd;
-	uint32_t seed;
-	uint64_t off;		/* file offset of the first byte */
-	uint64_t got;
-	long bad;		/* index of the first wrong byte, or -1 */
-	int slow_us;		/* sleep per read */
-	size_t chunk;		/* read size */
-	uint64_t close_after;	/* close the socket after this many bytes */
-	uint64_t hist[256];	/* order-independent checksum, if seed == ~0 */
-};
-
-static void *rx_run(void *arg)
-{
-	struct rx *r = arg;
-	size_t cap = r->chunk ? r->chunk : 1 << 16;
-	uint8_t *buf = malloc(cap);
-	ssize_t n;
-
-	r->bad = -1;
-	while ((n = read(r->fd, buf, cap)) > 0) {
-		if (r->seed == ~0u) {
-			for (ssize_t i = 0; i < n; i++)
-				r->hist[buf[i]]++;
-		} else if (r->bad < 0) {
-			long b = kaio_pattern_check(buf, n, r->seed, r->off + r->got);
-
-			if (b >= 0)
-				r->bad = r->got + b;
-		}
-		r->got += n;
-		if (r->close_after && r->got >= r->close_after)
-			break;
-		if (r->slow_us)
-			usleep(r->slow_us);
-	}
-	free(buf);
-	return NULL;
-}
-
 
 /* Connects a pair of @k and starts @r reading it; @tx is kaio's side. */
 static int rx_start(enum kind k, int *tx, struct rx *r, pthread_t *t, int sndbuf)
@@ -623,33 +563,33 @@ TEST_F(sf, injected_io_error)
 	kaio_drop_caches("1");
 	ASSERT_EQ(0, rx_start(TCP, &tx, &r, &t, 0));
 	snprintf(p, sizeof(p), "%s/verbose", fmr);
-	ASSERT_EQ(0, write_file(p, "0"));
+	ASSERT_EQ(0, write_str(p, "0"));
 	snprintf(p, sizeof(p), "%s/times", fmr);
-	ASSERT_EQ(0, write_file(p, "-1"));
+	ASSERT_EQ(0, write_str(p, "-1"));
 	snprintf(p, sizeof(p), "%s/probability", fmr);
-	ASSERT_EQ(0, write_file(p, "100"));
-	ASSERT_EQ(0, write_file("/sys/block/vda/make-it-fail", "1"));
+	ASSERT_EQ(0, write_str(p, "100"));
+	ASSERT_EQ(0, write_str("/sys/block/vda/make-it-fail", "1"));
 	kaio_iocb_init(&iocb, 1);
 	kaio_step_fd(&iocb, fd);
 	kaio_step_sendfile(&iocb, tx, 32 << 20, 0);
 	ASSERT_EQ(1, kaio_submit(&self->k, &iocb, 1));
 	ASSERT_EQ(1, kaio_wait_one(&self->k, &ev));
-	ASSERT_EQ(0, write_file("/sys/block/vda/make-it-fail", "0"));
-	ASSERT_EQ(0, write_file(p, "0"));
+	ASSERT_EQ(0, write_str("/sys/block/vda/make-it-fail", "0"));
+	ASSERT_EQ(0, write_str(p, "0"));
 	rx_finish(tx, &r, t);
 	EXPECT_EQ(1, ev.step);
 	EXPECT_EQ(-EIO, ev.result);
 	EXPECT_EQ(-1, r.bad);
 	/* Same with NOCACHE (direct reads). */
 	ASSERT_EQ(0, rx_start(TCP, &tx, &r, &t, 0));
-	ASSERT_EQ(0, write_file("/sys/block/vda/make-it-fail", "1"));
-	ASSERT_EQ(0, write_file(p, "100"));
+	ASSERT_EQ(0, write_str("/sys/block/vda/make-it-fail", "1"));
+	ASSERT_EQ(0, write_str(p, "100"));
 	iocb.steps[1].fd = tx;
 	iocb.steps[1].op_flags = KAIO_SENDFILE_NOCACHE;
 	ASSERT_EQ(1, kaio_submit(&self->k, &iocb, 1));
 	ASSERT_EQ(1, kaio_wait_one(&self->k, &ev));
-	ASSERT_EQ(0, write_file("/sys/block/vda/make-it-fail", "0"));
-	ASSERT_EQ(0, write_file(p, "0"));
+	ASSERT_EQ(0, write_str("/sys/block/vda/make-it-fail", "0"));
+	ASSERT_EQ(0, write_str(p, "0"));
 	rx_finish(tx, &r, t);
 	EXPECT_EQ(1, ev.step);
 	EXPECT_EQ(-EIO, ev.result);

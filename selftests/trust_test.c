@@ -28,7 +28,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/magic.h>
 #include <poll.h>
 #include <pthread.h>
@@ -46,27 +45,16 @@
 #include <sys/time.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
 #include "kaio_test.h"
 #include "kaio.h"
 #include "kaio_util.h"
+#include "kaio_sys.h"
 
 #define S(name) KAIO_SCRATCH "/" name
-#define MS 1000000ll
-#define NOBODY 65534
 #define P1M3 ((1 << 20) + 3)	/* size of p_1m3, seed 3 */
-#define PARAMS "/sys/module/kaio/parameters/"
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ll + ts.tv_nsec / 1000000;
-}
 
 /* At most @ms for one event: 1, 0 on timeout, or -errno. */
 static int wait1(struct kaio_ctx *k, struct kaio_event *ev, int ms)
@@ -93,18 +81,6 @@ static int wait_n(struct kaio_ctx *k, struct kaio_event *ev, int n, int ms)
 			got += r;
 	}
 	return got;
-}
-
-/* A connected unix stream pair: @tx is kaio's side, @rx the reader's. */
-static int upair(int *tx, int *rx)
-{
-	int sv[2];
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-		return -1;
-	*tx = sv[0];
-	*rx = sv[1];
-	return 0;
 }
 
 /* Reads what @fd holds now, without waiting: bytes read (up to @cap kept). */
@@ -221,13 +197,6 @@ static void rcv_finish(struct rcv *r)
 	rcv_join(r);
 }
 
-static int become_nobody(void)
-{
-	if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY))
-		return -1;
-	return getuid() == NOBODY && geteuid() == NOBODY ? 0 : -1;
-}
-
 /*
  * In a forked child (where ASSERT_* must not be used): on a mismatch,
  * report both values and the line, and exit 1.
@@ -247,23 +216,15 @@ static int become_nobody(void)
  */
 static int wait_child(pid_t pid, int ms)
 {
-	long long end = now_ms() + ms;
 	int st;
+	pid_t r = waitpid_within(pid, &st, ms);
 
-	for (;;) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid)
-			return st;
-		if (r < 0)
-			return -1;
-		if (now_ms() > end)
-			break;
-		usleep(5000);
-	}
+	if (r == pid)
+		return st;
+	if (r < 0)
+		return -1;
 	kill(pid, SIGKILL);
-	for (int i = 0; i < 200 && waitpid(pid, &st, WNOHANG) == 0; i++)
-		usleep(5000);
+	waitpid_within(pid, &st, 1000);
 	return -1;
 }
 
@@ -280,40 +241,6 @@ static int count_fds(void)
 		n += e->d_name[0] != '.';
 	closedir(d);
 	return n;
-}
-
-static int read_param(const char *name, char *buf, size_t cap)
-{
-	char path[128];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), PARAMS "%s", name);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, cap - 1);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = 0;
-	if (buf[n - 1] == '\n')
-		buf[n - 1] = 0;
-	return 0;
-}
-
-static int write_param(const char *name, const char *val)
-{
-	char path[128];
-	int fd, ok;
-
-	snprintf(path, sizeof(path), PARAMS "%s", name);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
-	close(fd);
-	return ok ? 0 : -EIO;
 }
 
 /* The bytes a test writes into pipe @i. */
@@ -677,7 +604,7 @@ TEST_F_TIMEOUT(t, fanotify_sees_cached_sendfile, 20)
 	EXPECT_EQ(-1, read(fan, ebuf, sizeof(ebuf)));
 	EXPECT_EQ(EAGAIN, errno);
 
-	ASSERT_EQ(0, upair(&tx, &rx));
+	ASSERT_EQ(0, unix_pair(&tx, &rx));
 	kaio_iocb_init(&iocb, 1);
 	kaio_step_fd(&iocb, fd);
 	kaio_step_sendfile(&iocb, tx, 0, 0);
@@ -940,7 +867,7 @@ TEST_F_TIMEOUT(t, sendfile_from_odirect_file, 30)
 		ASSERT_LE(0, fd);
 		if (!hot)
 			kaio_drop_caches("1");
-		ASSERT_EQ(0, upair(&tx, &r.fd));
+		ASSERT_EQ(0, unix_pair(&tx, &r.fd));
 		ASSERT_EQ(0, rcv_start(&r));
 		kaio_iocb_init(&iocb, 1);
 		kaio_step_fd(&iocb, fd);
@@ -966,7 +893,7 @@ TEST_F_TIMEOUT(t, sendfile_from_odirect_file, 30)
 		int fd = open(S("p_4096"), O_RDONLY | O_DIRECT | O_CLOEXEC), tx, rx;
 
 		ASSERT_LE(0, fd);
-		ASSERT_EQ(0, upair(&tx, &rx));
+		ASSERT_EQ(0, unix_pair(&tx, &rx));
 		kaio_iocb_init(&iocb, 2);
 		kaio_step_fd(&iocb, fd);
 		kaio_step_sendfile(&iocb, tx, 0, 0);
@@ -1003,7 +930,7 @@ TEST_F_TIMEOUT(t, sendfile_sparse_tmpfs, 20)
 	unlink(path);
 	ASSERT_EQ(0, ftruncate(fd, SIZE));
 	ASSERT_EQ(N, pwrite(fd, data, N, AT));
-	ASSERT_EQ(0, upair(&tx, &r.fd));
+	ASSERT_EQ(0, unix_pair(&tx, &r.fd));
 	ASSERT_EQ(0, rcv_start(&r));
 	kaio_iocb_init(&iocb, 1);
 	kaio_step_fd(&iocb, fd);
@@ -1038,10 +965,10 @@ TEST_F_TIMEOUT(t, sendfile_sparse_tmpfs, 20)
 TEST_F_TIMEOUT(t, sendfile_sysfs_attribute, 20)
 {
 	static const char *const cand[] = {
-		PARAMS "sendfile_window",
+		KAIO_PARAMS "sendfile_window",
 		"/sys/kernel/mm/transparent_hugepage/enabled",
 		"/sys/devices/system/cpu/online",
-		PARAMS "max_ring_entries",
+		KAIO_PARAMS "max_ring_entries",
 	};
 	char want[4096], got[8192];
 	const char *path = NULL;
@@ -1066,7 +993,7 @@ TEST_F_TIMEOUT(t, sendfile_sysfs_attribute, 20)
 	if (!path)
 		SKIP(return, "no readable sysfs attribute among the candidates");
 	TH_LOG("%s: %zd bytes, i_size %lld", path, n, (long long)st.st_size);
-	ASSERT_EQ(0, upair(&tx, &rx));
+	ASSERT_EQ(0, unix_pair(&tx, &rx));
 	kaio_iocb_init(&iocb, 1);
 	kaio_step_fd(&iocb, fd);
 	kaio_step_sendfile(&iocb, tx, 0, 0);
@@ -1432,7 +1359,7 @@ TEST_F_TIMEOUT(t, cancel_race_sendfile_unix, 60)
 		pthread_t t;
 
 		for (int i = 0; i < CR_NR; i++) {
-			ASSERT_EQ(0, upair(&tx[i], &m.fd[i]));
+			ASSERT_EQ(0, unix_pair(&tx[i], &m.fd[i]));
 			m.off[i] = (uint64_t)((iter * CR_NR + i) % 31) * CR_LEN;
 			kaio_iocb_init(&iocb[i], (uint64_t)iter * CR_NR + i + 1);
 			kaio_step_fd(&iocb[i], fd);
@@ -1503,7 +1430,7 @@ TEST_F_TIMEOUT(t, cancel_race_sendfile_unix, 60)
 	for (int i = 0; i < CR_NR; i++) {
 		int tx;
 
-		ASSERT_EQ(0, upair(&tx, &rxp[i]));
+		ASSERT_EQ(0, unix_pair(&tx, &rxp[i]));
 		kaio_iocb_init(&iocb[i], 9000 + i);
 		kaio_step_fd(&iocb[i], fd);
 		kaio_step_sendfile(&iocb[i], tx, 0, CR_LEN);
@@ -1598,7 +1525,7 @@ TEST_F_TIMEOUT(usermem, per_user_memory_limit, 20)
 		struct kaio_event ev;
 		char buf[64];
 
-		if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+		if (become_nobody())
 			_exit(10);
 		if (kaio_setup(&k, 4096))
 			_exit(11);
@@ -1781,7 +1708,7 @@ TEST_F_TIMEOUT(chain2, fd_one_socket, 30)
 
 	ASSERT_LE(0, fd);
 	kaio_drop_caches("1");
-	ASSERT_EQ(0, upair(&tx, &r.fd));
+	ASSERT_EQ(0, unix_pair(&tx, &r.fd));
 	ASSERT_EQ(0, rcv_start(&r));
 	kaio_iocb_init(&iocb, 1);
 	kaio_step_fd(&iocb, fd);
@@ -1818,8 +1745,8 @@ TEST_F_TIMEOUT(chain2, open_two_sockets, 30)
 	int tx1, tx2;
 
 	kaio_drop_caches("1");
-	ASSERT_EQ(0, upair(&tx1, &r1.fd));
-	ASSERT_EQ(0, upair(&tx2, &r2.fd));
+	ASSERT_EQ(0, unix_pair(&tx1, &r1.fd));
+	ASSERT_EQ(0, unix_pair(&tx2, &r2.fd));
 	ASSERT_EQ(0, rcv_start(&r1));
 	ASSERT_EQ(0, rcv_start(&r2));
 	kaio_iocb_init(&iocb, 2);
@@ -1935,7 +1862,7 @@ TEST_F_TIMEOUT(nocache_fs, fd_step, 20)
 	int fd = open(self->path, O_RDONLY), tx, rx, r;
 
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, upair(&tx, &rx));
+	ASSERT_EQ(0, unix_pair(&tx, &rx));
 	kaio_iocb_init(&iocb, 1);
 	kaio_step_fd(&iocb, fd);
 	kaio_step_sendfile(&iocb, tx, 0, 0)->op_flags = KAIO_SENDFILE_NOCACHE;
@@ -1965,7 +1892,7 @@ TEST_F_TIMEOUT(nocache_fs, open_step, 20)
 	struct kaio_event ev;
 	int tx, rx;
 
-	ASSERT_EQ(0, upair(&tx, &rx));
+	ASSERT_EQ(0, unix_pair(&tx, &rx));
 	kaio_iocb_init(&iocb, 2);
 	kaio_step_open(&iocb, AT_FDCWD, self->path, O_RDONLY, 0);
 	kaio_step_sendfile(&iocb, tx, 0, 0)->op_flags = KAIO_SENDFILE_NOCACHE;
@@ -1999,7 +1926,7 @@ TEST_F_TIMEOUT(nocache_fs, cached_sendfile_works, 20)
 	struct kaio_event ev;
 	int tx, rx;
 
-	ASSERT_EQ(0, upair(&tx, &rx));
+	ASSERT_EQ(0, unix_pair(&tx, &rx));
 	kaio_iocb_init(&iocb, 3);
 	kaio_step_open(&iocb, AT_FDCWD, self->path, O_RDONLY, 0);
 	kaio_step_sendfile(&iocb, tx, 0, 0);

@@ -36,7 +36,7 @@ use crate::{
 };
 use core::{
     ffi::c_void,
-    sync::atomic::{AtomicU32, Ordering},
+    sync::atomic::{AtomicBool, AtomicU32, Ordering},
 };
 use kernel::sync::Arc;
 
@@ -98,6 +98,9 @@ const FIRED: u32 = 3;
 /// A request's park on pollable files: the state of the diagram above.
 pub(crate) struct Park {
     state: AtomicU32,
+    /// The last arming saw only an error or hang-up and retried (runner
+    /// only).
+    err_retried: AtomicBool,
 }
 
 impl Park {
@@ -105,9 +108,13 @@ impl Park {
     pub(crate) const fn new() -> Self {
         Park {
             state: AtomicU32::new(IDLE),
+            err_retried: AtomicBool::new(false),
         }
     }
 }
+
+const EPOLLERR: u32 = 0x0008;
+const EPOLLHUP: u32 = 0x0010;
 
 impl Request {
     /// Parks `self` until `file` reports one of `events` (or an error);
@@ -128,11 +135,17 @@ impl Request {
         // (next run, `Request::finish`, or drop of `Exec`, whose entries
         // field drops before its files).
         let mask = unsafe { entries.arm(file, events) };
-        // Only the events asked for make the step retry now: the caller
-        // just got EAGAIN, and an error or hang-up the file reports beside
-        // it (an error queue, say) would make it retry for ever. Errors
-        // that end the transfer come back from the transfer itself.
-        if mask & events != 0 {
+        // The events asked for make the step retry now. An error or
+        // hang-up alone (a pipe whose reader left) does too, once: the
+        // transfer then returns the error itself (EPIPE). If it still says
+        // EAGAIN (a socket's error queue reports EPOLLERR), the request
+        // parks instead of retrying for ever.
+        let err_only = mask & events == 0 && mask & (EPOLLERR | EPOLLHUP) != 0;
+        let retry_err = err_only && !park.err_retried.swap(true, Ordering::Relaxed);
+        if !err_only {
+            park.err_retried.store(false, Ordering::Relaxed);
+        }
+        if mask & events != 0 || retry_err {
             entries.unhook();
             park.state.store(IDLE, Ordering::SeqCst);
             drop(lent.reclaim());
@@ -158,6 +171,9 @@ impl Request {
                 return false;
             }
         }
+        // A wake-up will mean something changed: an error-only mask then
+        // earns one retry again.
+        park.err_retried.store(false, Ordering::Relaxed);
         stats::add(Stat::PollParks, 1);
         true
     }
