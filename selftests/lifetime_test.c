@@ -268,8 +268,13 @@ static void parked_round(struct __test_metadata *_metadata, int round, int n)
 		reap_late(pid);
 	} else {
 		EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) TH_LOG("status %#x", st);
-		/* The receivers are still open: only the teardown can unpark. */
-		EXPECT_COUNTERS_BACK(c0, 2000);
+		/*
+		 * The receivers are still open: only the teardown can unpark.
+		 * The process is gone within 1 s (above); its requests then
+		 * finish on kaio's workqueue, about 4 000 a second under TCG
+		 * with KASAN: 2 s, plus 1 s per 4 000 parked.
+		 */
+		EXPECT_COUNTERS_BACK(c0, 2000 + n / 4);
 		for (int i = 0; i < n; i++)
 			close(rx[i]);
 	}
@@ -450,8 +455,9 @@ TEST_F_TIMEOUT(life, sigkill_stream_io, 300)
 					  rep->msg, strerror(rep->err));
 		avail1 = meminfo_kb("MemAvailable");
 		if (st == 'R') {
-			/* The measure can see the child's memory at all. */
-			EXPECT_LT(avail1, avail0 - 150 * 1024)
+			/* The measure can see the child's 200 MiB at all (page
+			 * cache moving meanwhile blurs it by a few MiB). */
+			EXPECT_LT(avail1, avail0 - 100 * 1024)
 				TH_LOG("MemAvailable %ld kB before, %ld kB with the child", avail0, avail1);
 		}
 		ASSERT_EQ(0, kill(pid, SIGKILL));
@@ -465,16 +471,22 @@ TEST_F_TIMEOUT(life, sigkill_stream_io, 300)
 		} else {
 			EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 			EXPECT_COUNTERS_BACK(c0, 2000);
-			/* Its memory is free again (generous tolerance: 64 MiB). */
+			/*
+			 * Its memory is free again. A pinned mm gives back none
+			 * of the child's pages (exit_mmap frees them all at once
+			 * when the last user goes); MemAvailable also moves with
+			 * the page cache by tens of MiB under this load, so the
+			 * test asks for at least half of what the child took.
+			 */
 			end = now_ns() + 2 * SEC;
 			do {
 				slab_shrink_all();
 				avail2 = meminfo_kb("MemAvailable");
-				if (avail2 >= avail0 - 64 * 1024)
+				if (avail2 - avail1 >= (avail0 - avail1) / 2)
 					break;
 				usleep(100000);
 			} while (now_ns() < end);
-			EXPECT_GE(avail2, avail0 - 64 * 1024)
+			EXPECT_GE(avail2 - avail1, (avail0 - avail1) / 2)
 				TH_LOG("MemAvailable: %ld kB before, %ld kB with the child, %ld kB 2 s "
 				       "after it was reaped: its memory is still pinned",
 				       avail0, avail1, avail2);

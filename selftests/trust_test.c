@@ -477,6 +477,50 @@ TEST_F_TIMEOUT(t, stream_write_slow_reader, 40)
 
 /* ------------------------------------------------------------------ 5 */
 
+/*
+ * Finding 5: a unix socket's SCM_CREDENTIALS named the kworker. A SENDFILE
+ * to a unix socket whose reader asked for credentials (SO_PASSCRED) now
+ * carries the submitter's pid, uid and gid.
+ */
+TEST_F_TIMEOUT(t, scm_credentials_are_submitters, 20)
+{
+	char cbuf[CMSG_SPACE(sizeof(struct ucred))], data[4096];
+	struct iovec iov = { .iov_base = data, .iov_len = sizeof(data) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct kaio_iocb iocb;
+	struct kaio_event ev;
+	struct cmsghdr *c;
+	struct ucred uc = { 0 };
+	int on = 1, tx, rx, found = 0;
+	ssize_t n;
+
+	ASSERT_EQ(0, unix_pair(&tx, &rx));
+	ASSERT_EQ(0, setsockopt(rx, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)));
+	kaio_iocb_init(&iocb, 9);
+	kaio_step_open(&iocb, AT_FDCWD, S("p_4096"), O_RDONLY, 0);
+	kaio_step_sendfile(&iocb, tx, 0, 4096);
+	kaio_step_close(&iocb);
+	ASSERT_EQ(1, kaio_run1(&self->k, &iocb, &ev));
+	EXPECT_EQ(0, ev.result);
+	EXPECT_EQ(4096, ev.step_result[1]);
+	n = recvmsg(rx, &msg, MSG_DONTWAIT);
+	ASSERT_LT(0, n);
+	EXPECT_EQ(-1, kaio_pattern_check((uint8_t *)data, n, 4096, 0));
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+			memcpy(&uc, CMSG_DATA(c), sizeof(uc));
+			found = 1;
+		}
+	}
+	ASSERT_TRUE(found);
+	EXPECT_EQ(getpid(), uc.pid);
+	EXPECT_EQ(getuid(), uc.uid);
+	EXPECT_EQ(getgid(), uc.gid);
+	close(tx);
+	close(rx);
+}
+
 /* Finding 5: /proc/self in a chain is the submitter. */
 TEST_F_TIMEOUT(t, proc_self_stat_is_submitter, 20)
 {
