@@ -131,9 +131,9 @@ impl Request {
         entries.unhook();
         park.state.store(ARMING, Ordering::SeqCst);
         let lent = Lent::new(self);
-        // SAFETY: The runner keeps `file` open until it unhooks `entries`
-        // (next run, `Request::finish`, or drop of `Exec`, whose entries
-        // field drops before its files).
+        // The runner keeps `file` open until it unhooks `entries`: its next
+        // run, `Request::finish`, or the drop of `Exec` (entries drop first).
+        // SAFETY: `file` outlives the hooking, as just said.
         let mask = unsafe { entries.arm(file, events) };
         // The events asked for make the step retry now. An error or
         // hang-up alone (a pipe whose reader left) does too, once: the

@@ -293,9 +293,9 @@ impl UserMem {
     ///
     /// `vma` must be the area being set up by the `mmap` file operation.
     pub(crate) unsafe fn map(&self, vma: *mut bindings::vm_area_struct) -> Result {
-        // SAFETY: `vma` is valid per the safety contract; the pages are
-        // ours (type invariant) and outlive the mapping, which holds the
-        // file.
+        // The pages are ours (type invariant) and outlive the mapping,
+        // which holds the file.
+        // SAFETY: `vma` is valid per the safety contract; pages as above.
         to_result(unsafe { ffi::kaio_shim_mmap_ring(vma, self.mem.as_ptr()) })
     }
 }
