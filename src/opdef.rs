@@ -87,16 +87,16 @@ impl<'a> Io<'a> {
         };
         // While armed, the wait entry owns a reference to the request,
         // which keeps the entry (in `Exec`) alive until the wake-up.
-        let lent = Lent::new(self.req);
-        let n = match buf {
-            Some(b) => file.read(pos, b, len, IoMode::WaitQ, Some((wq, lent.data()))),
-            None => file.fill(pos, len, Some((wq, lent.data()))),
-        };
+        let mut n = 0;
+        self.lend(|data| {
+            n = match buf {
+                Some(b) => file.read(pos, b, len, IoMode::WaitQ, Some((wq, data))),
+                None => file.fill(pos, len, Some((wq, data))),
+            };
+            n == QUEUED
+        });
         if n == QUEUED {
-            lent.forget();
             stats::add(Stat::ParkedReads, 1);
-        } else {
-            drop(lent.reclaim());
         }
         n
     }

@@ -31,7 +31,7 @@
 
 use crate::{
     request::{make_ready, Request},
-    shim::{FileRef, PollEntries},
+    shim::{poll, FileRef, PollEntries},
     stats::{self, Stat},
 };
 use core::{
@@ -113,9 +113,6 @@ impl Park {
     }
 }
 
-const EPOLLERR: u32 = 0x0008;
-const EPOLLHUP: u32 = 0x0010;
-
 impl Request {
     /// Parks `self` until `file` reports one of `events` (or an error);
     /// true if parked, false if the caller should retry now. Called by the
@@ -140,7 +137,7 @@ impl Request {
         // transfer then returns the error itself (EPIPE). If it still says
         // EAGAIN (a socket's error queue reports EPOLLERR), the request
         // parks instead of retrying for ever.
-        let err_only = mask & events == 0 && mask & (EPOLLERR | EPOLLHUP) != 0;
+        let err_only = mask & events == 0 && mask & (poll::ERR | poll::HUP) != 0;
         let retry_err = err_only && !park.err_retried.swap(true, Ordering::Relaxed);
         if !err_only {
             park.err_retried.store(false, Ordering::Relaxed);

@@ -607,6 +607,10 @@ pub(crate) mod poll {
     pub(crate) const IN: u32 = 0x0001;
     /// Writable.
     pub(crate) const OUT: u32 = 0x0004;
+    /// Error.
+    pub(crate) const ERR: u32 = 0x0008;
+    /// Hang-up.
+    pub(crate) const HUP: u32 = 0x0010;
 }
 
 /// How a read or write may wait (`KAIO_IO_*` in the shim).
