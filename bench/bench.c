@@ -51,7 +51,7 @@ struct fent {
 };
 
 static struct fent *files;
-static int nfiles, nconn = 64, depth = 64, nthreads = 8, passes = 1;
+static int nfiles, nconn = 64, depth = 64, nthreads = 8, passes = 1, use_unix;
 static int socks[MAXCONN];
 static _Atomic uint64_t *rx_bytes;	/* shared with the receiver */
 static uint64_t rx_base;
@@ -75,16 +75,18 @@ static void die(const char *what)
 
 /* ---- The receivers: one process, epoll over every connection ---- */
 
-static void receiver(int lfd)
+/* @lfd: a TCP listener to accept nconn connections from; else @rx. */
+static void receiver(int lfd, const int *rx)
 {
 	int ep = epoll_create1(0);
 	char *buf = malloc(1 << 18);
 
 	for (int i = 0; i < nconn; i++) {
-		int c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+		int c = lfd >= 0 ? accept4(lfd, NULL, NULL, SOCK_NONBLOCK) : rx[i];
 		struct epoll_event e = { .events = EPOLLIN, .data.fd = c };
 
-		if (c < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, c, &e))
+		if (c < 0 || fcntl(c, F_SETFL, O_NONBLOCK) ||
+		    epoll_ctl(ep, EPOLL_CTL_ADD, c, &e))
 			die("receiver accept");
 	}
 	for (;;) {
@@ -102,12 +104,39 @@ static void receiver(int lfd)
 	}
 }
 
+/* Unix stream socket pairs instead of TCP over loopback. */
+static void connect_unix(void)
+{
+	int rx[MAXCONN], sv[2];
+
+	for (int i = 0; i < nconn; i++) {
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+			die("socketpair");
+		socks[i] = sv[0];
+		rx[i] = sv[1];
+	}
+	rx_bytes = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	rx_pid = fork();
+	if (rx_pid == 0) {
+		for (int i = 0; i < nconn; i++)
+			close(socks[i]);
+		receiver(-1, rx);
+	}
+	for (int i = 0; i < nconn; i++)
+		close(rx[i]);
+}
+
 static void connect_all(void)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t alen = sizeof(a);
-	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	int lfd;
 
+	if (use_unix) {
+		connect_unix();
+		return;
+	}
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (bind(lfd, (void *)&a, sizeof(a)) || listen(lfd, MAXCONN) ||
 	    getsockname(lfd, (void *)&a, &alen))
@@ -115,7 +144,7 @@ static void connect_all(void)
 	rx_bytes = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	rx_pid = fork();
 	if (rx_pid == 0)
-		receiver(lfd);
+		receiver(lfd, NULL);
 	for (int i = 0; i < nconn; i++) {
 		socks[i] = socket(AF_INET, SOCK_STREAM, 0);
 		if (connect(socks[i], (void *)&a, sizeof(a)))
@@ -500,7 +529,7 @@ int main(int argc, char **argv)
 	char *names[8];
 	int nm = 0;
 
-	while ((opt = getopt(argc, argv, "d:w:m:r:p:q:t:c:D")) != -1) {
+	while ((opt = getopt(argc, argv, "d:w:m:r:p:q:t:c:Du")) != -1) {
 		switch (opt) {
 		case 'd': dir = optarg; break;
 		case 'w': workload = optarg; break;
@@ -511,8 +540,9 @@ int main(int argc, char **argv)
 		case 't': nthreads = atoi(optarg); break;
 		case 'c': nconn = atoi(optarg); break;
 		case 'D': drop = 1; break;
+		case 'u': use_unix = 1; break;
 		default:
-			fprintf(stderr, "usage: %s -d DIR [-w NAME] [-m kaio,single,pool,uring,disk] [-r RUNS] [-p PASSES] [-q DEPTH] [-t THREADS] [-c CONNS] [-D]\n", argv[0]);
+			fprintf(stderr, "usage: %s -d DIR [-w NAME] [-m kaio,single,pool,uring,disk] [-r RUNS] [-p PASSES] [-q DEPTH] [-t THREADS] [-c CONNS] [-D] [-u]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -531,8 +561,8 @@ int main(int argc, char **argv)
 		names[nm++] = m;
 	connect_all();
 	pool_start();
-	printf("# %s: %d files, %.1f MiB per run (%d passes), %d connections, kaio/uring depth %d, pool %d threads%s\n",
-	       workload, nfiles, bytes / 1048576.0, passes, nconn, depth, nthreads,
+	printf("# %s: %d files, %.1f MiB per run (%d passes), %d %s connections, kaio/uring depth %d, pool %d threads%s\n",
+	       workload, nfiles, bytes / 1048576.0, passes, nconn, use_unix ? "unix" : "TCP", depth, nthreads,
 	       drop ? ", page cache dropped before each run" : "");
 	for (int run = 0; run < runs; run++) {
 		for (int j = 0; j < nm; j++) {

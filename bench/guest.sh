@@ -10,5 +10,11 @@ echo "# bench: throttled disk /dev/vdb (QEMU: 200 MiB/s, 4000 IOPS), unthrottled
 /tests/kaio-bench -w cold -d /mnt/scratch/bench/cold -D -r "$runs" \
 	-m kaio,single,pool,uring,disk
 cat /mnt/scratch/bench/hot/* > /dev/null
-/tests/kaio-bench -w hot-16k -d /mnt/scratch/bench/hot -p 3 -r "$runs" \
-	-m kaio,single,pool,uring
+# Hot files at 64 and 8 requests in flight (one per connection), over TCP
+# on loopback and over unix stream sockets: the ratios move with both.
+for sock in tcp unix; do
+	for q in 64 8; do
+		/tests/kaio-bench -w "hot-16k-$sock-q$q" -d /mnt/scratch/bench/hot -p 3 -r "$runs" \
+			-c "$q" -q "$q" $([ "$sock" = unix ] && echo -u) -m kaio,single,pool,uring
+	done
+done

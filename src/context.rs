@@ -19,7 +19,7 @@
 use crate::{
     iocb,
     limits::Charge,
-    request::Request,
+    request::{Budget, Request},
     ring::Ring,
     shim::{self, EventFd, Mm, Param},
     stats::{self, Stat},
@@ -323,9 +323,10 @@ impl Context {
         self.start_workers()?;
         let iocb_size = size_of::<uapi::Iocb>() as u64;
         let mut accepted = 0usize;
+        let mut budget = Budget::new();
         for i in 0..u64::from(s.nr) {
             let addr = s.iocbs.checked_add(i * iocb_size).ok_or(EFAULT);
-            let r = addr.and_then(|a| self.submit_one(a as usize));
+            let r = addr.and_then(|a| self.submit_one(a as usize, &mut budget));
             match r {
                 Ok(()) => accepted += 1,
                 Err(e) if accepted == 0 => return Err(e),
@@ -335,8 +336,8 @@ impl Context {
         Ok(accepted as isize)
     }
 
-    /// Validates (in the submitter's context) and queues one iocb.
-    fn submit_one(self: &Arc<Self>, addr: usize) -> Result {
+    /// Validates (in the submitter's context) and starts one iocb.
+    fn submit_one(self: &Arc<Self>, addr: usize, budget: &mut Budget) -> Result {
         let chain = iocb::prep(addr)?;
         let req = Request::new(self.clone(), chain)?;
         {
@@ -357,7 +358,7 @@ impl Context {
 
         stats::add(Stat::Submitted, 1);
         stats::add(Stat::Inflight, 1);
-        Request::start(req);
+        Request::start(req, budget);
         Ok(())
     }
 

@@ -122,6 +122,7 @@ int kaio_shim_current_umask(void);
 int kaio_shim_dirfd_path(int dfd, struct path *dir);
 struct file *kaio_shim_open(const struct path *root, const struct path *dir,
 			    const char *name, int flags, umode_t mode, int umask);
+struct file *kaio_shim_open_cached(const char *name, int flags, umode_t mode);
 struct file *kaio_shim_fget(int fd);
 unsigned int kaio_shim_file_caps(struct file *file);
 int kaio_shim_valid_open_flags(int flags);

@@ -29,6 +29,9 @@ pub(crate) fn prep(s: &uapi::Step, _p: &mut Prep) -> Result<Op> {
 impl Fsync {
     /// Flushes the file; a worker may sleep here as long as the disk needs.
     pub(crate) fn issue(&mut self, io: &mut Io<'_>) -> Outcome {
+        if io.inline() {
+            return Outcome::Block;
+        }
         let Some(file) = io.file.as_ref() else {
             return Outcome::Failed(EBADF);
         };

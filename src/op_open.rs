@@ -6,6 +6,13 @@
 //! submitter's root, the start directory (working directory or dirfd) and
 //! umask, and its credentials (held by the request); the lookup and open
 //! then run in a worker, exactly as openat(2) would in the submitter.
+//!
+//! Inline at SUBMIT, the submitter opens the file itself when nothing can
+//! wait: the whole path is in the dentry cache (a cached-only walk, as
+//! io_uring's non-blocking openat), it names a regular file or directory,
+//! and neither `O_CREAT`, `O_TRUNC` nor `O_TMPFILE` is asked for. Anything
+//! else, a lookup miss or an error included, goes to the worker, which
+//! gives openat(2)'s exact answer.
 
 use crate::{
     opdef::{Io, Op, Outcome, Prep},
@@ -23,6 +30,9 @@ pub(crate) struct Open {
     flags: u32,
     mode: u16,
     umask: u16,
+    /// The lookup starts at the working directory (or the root): the
+    /// submitter's own open sees the same.
+    at_cwd: bool,
 }
 
 /// Prep of OPEN: copies the path and captures the lookup context.
@@ -39,7 +49,8 @@ pub(crate) fn prep(s: &uapi::Step, _p: &mut Prep) -> Result<Op> {
         return Err(ENOENT);
     }
     let absolute = name.first() == Some(&b'/');
-    let dir = if absolute || s.fd == bindings::AT_FDCWD {
+    let at_cwd = absolute || s.fd == bindings::AT_FDCWD;
+    let dir = if at_cwd {
         PathRef::pwd()
     } else {
         PathRef::dirfd(s.fd)?
@@ -51,6 +62,7 @@ pub(crate) fn prep(s: &uapi::Step, _p: &mut Prep) -> Result<Op> {
         flags: s.op_flags,
         mode: s.arg as u16,
         umask: shim::current_umask(),
+        at_cwd,
     }))
 }
 
@@ -70,15 +82,27 @@ impl Open {
     }
 
     /// Looks the path up and opens it, in a worker of the submitting
-    /// process, with the credentials it had at SUBMIT.
+    /// process, with the credentials it had at SUBMIT; inline, only from
+    /// the dentry cache.
     pub(crate) fn issue(&mut self, io: &mut Io<'_>) -> Outcome {
         let name = match CStr::from_bytes_with_nul(&self.name) {
             Ok(n) => n,
             Err(_) => return Outcome::Failed(EINVAL),
         };
-        match FileRef::open(
-            &self.root, &self.dir, name, self.flags, self.mode, self.umask,
-        ) {
+        let opened = if io.inline() {
+            if !self.at_cwd {
+                return Outcome::Block;
+            }
+            match FileRef::open_cached(name, self.flags, self.mode) {
+                Err(e) if e == EAGAIN => return Outcome::Block,
+                r => r,
+            }
+        } else {
+            FileRef::open(
+                &self.root, &self.dir, name, self.flags, self.mode, self.umask,
+            )
+        };
+        match opened {
             Ok(f) => {
                 *io.file = Some(f);
                 Outcome::Done(0)

@@ -17,6 +17,10 @@
 //! does) until it is ready. A READ of such a stream ends as read(2) does,
 //! with the first bytes that arrive (0 at end of stream: a short
 //! transfer); a WRITE goes on until every byte is written.
+//!
+//! Inline at SUBMIT, a READ copies what is cached and parks on what is
+//! not, and stream transfers run as above; a WRITE to a file, and a READ
+//! of a file that has no non-waiting path, go to a worker.
 
 use crate::{
     opdef::{Io, Op, Outcome, Prep, QUEUED},
@@ -28,6 +32,10 @@ use kernel::{bindings, prelude::*};
 
 /// Largest transfer between two cancellation points.
 const CHUNK: u64 = 1 << 20;
+
+/// Largest transfer in one call inline at SUBMIT (a copy of cached data
+/// stays within a few microseconds).
+const INLINE_CHUNK: u64 = 64 << 10;
 
 /// A prepared READ or WRITE.
 pub(crate) struct Rw {
@@ -140,7 +148,8 @@ impl Rw {
         if self.done == self.len {
             return Err(Outcome::Done(self.done as i64));
         }
-        Ok((self.len - self.done).min(CHUNK))
+        let max = if io.inline() { INLINE_CHUNK } else { CHUNK };
+        Ok((self.len - self.done).min(max))
     }
 
     /// Reads the next chunk, or parks until the file has data.
@@ -176,6 +185,9 @@ impl Rw {
                 return Outcome::Parked;
             }
         }
+        if n == EAGAIN && io.inline() {
+            return Outcome::Block;
+        }
         if n == EAGAIN {
             // No way around the disk for this file: the worker waits.
             stats::add(Stat::WorkerDiskWaits, 1);
@@ -196,6 +208,11 @@ impl Rw {
         let Some(f) = io.file.as_ref() else {
             return Outcome::Failed(EBADF);
         };
+        if !self.stream && io.inline() {
+            // A write to a file may wait for the journal, writeback or
+            // the disk: a worker does it.
+            return Outcome::Block;
+        }
         let mode = if self.stream {
             IoMode::NoWait
         } else {

@@ -29,6 +29,11 @@
 //!   wait queues (see `park.rs`) and the write-space wake-up, or a cancel,
 //!   makes it ready.
 //!
+//! Inline at SUBMIT (see `request.rs`), cached windows are sent, misses
+//! start their read and park, and a full output parks, all without
+//! blocking the submitter; private windows and file outputs go to a
+//! worker.
+//!
 //! Errors: a peer that closed or reset gives `EPIPE` or `ECONNRESET`
 //! (never a SIGPIPE to anyone); a read error `EIO`; a file truncated during
 //! the transfer ends at the new end of file with the short count.
@@ -187,6 +192,10 @@ impl Sendfile {
         } else {
             (self.len - self.done).min(self.window)
         } as usize;
+        if io.inline() && (self.source != Source::Cache || self.kind.is_file()) {
+            // Private windows are read (and files written) by a worker.
+            return Outcome::Block;
+        }
         if self.source != Source::Cache {
             return self.issue_window(io, pos, want);
         }
@@ -237,6 +246,9 @@ impl Sendfile {
         };
         if r == QUEUED {
             return Outcome::Parked;
+        }
+        if r == -(bindings::EAGAIN as isize) && io.inline() {
+            return Outcome::Block;
         }
         if r == -(bindings::EAGAIN as isize) {
             stats::add(Stat::WorkerDiskWaits, 1);

@@ -28,6 +28,10 @@ pub(crate) enum Outcome {
     Parked,
     /// Progress made; call again (a cancellation point).
     Again,
+    /// Running inline at SUBMIT, the step would have to block: the rest
+    /// of the chain, from this step, goes to a worker. Only returned when
+    /// [`Io::inline`] is true.
+    Block,
 }
 
 /// `-EIOCBQUEUED`: the wait entry or read was armed; a wake-up follows.
@@ -40,22 +44,33 @@ pub(crate) struct Io<'a> {
     pub(crate) file: &'a mut Option<FileRef>,
     waitq: &'a mut Option<WaitQ>,
     poll: &'a mut Option<PollEntries>,
+    inline: bool,
 }
 
 impl<'a> Io<'a> {
-    /// The view of `req`'s runner.
+    /// The view of `req`'s runner; `inline` when it runs in the submitter
+    /// at SUBMIT rather than in a worker.
     pub(crate) fn new(
         req: &'a Arc<Request>,
         file: &'a mut Option<FileRef>,
         waitq: &'a mut Option<WaitQ>,
         poll: &'a mut Option<PollEntries>,
+        inline: bool,
     ) -> Self {
         Io {
             req,
             file,
             waitq,
             poll,
+            inline,
         }
+    }
+
+    /// Whether the step runs inline at SUBMIT, in the submitting thread:
+    /// it may not block (not on the disk, a lookup miss, a full output or
+    /// a lock that waits), and answers [`Outcome::Block`] where it would.
+    pub(crate) fn inline(&self) -> bool {
+        self.inline
     }
 
     /// Lends the request to a wake-up source: `arm` gets the raw reference

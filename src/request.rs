@@ -29,6 +29,7 @@ use crate::{
     opdef::{Io, Op, Outcome},
     park::{Lent, Park},
     shim::{self, Cred, FileRef, PollEntries, TaskRef, UserCharge, WaitQ},
+    stats::{self, Stat},
     uapi::{self, Event},
     worker::LANES,
 };
@@ -54,6 +55,45 @@ enum End {
     /// A step was interrupted by a signal that is not a cancel (a group
     /// stop): run the request again once the worker handled it.
     Retry,
+    /// Inline at SUBMIT, step `cur` would block, or the budget is spent:
+    /// a worker goes on from there.
+    Punt,
+}
+
+/// What one SUBMIT may spend running chains inline, in the submitter: a
+/// large cached file must not make SUBMIT slow.
+pub(crate) struct Budget {
+    /// Bytes the steps may still move inline.
+    bytes: u64,
+    /// Step calls left (each issue that made progress and wants another).
+    turns: u32,
+}
+
+impl Budget {
+    /// Bytes one SUBMIT moves inline at most, over all its iocbs.
+    const BYTES: u64 = 256 << 10;
+    /// Step calls one SUBMIT makes inline at most.
+    const TURNS: u32 = 256;
+
+    /// A full budget for one SUBMIT.
+    pub(crate) fn new() -> Self {
+        Budget {
+            bytes: Self::BYTES,
+            turns: Self::TURNS,
+        }
+    }
+
+    /// Charges one step call that moved `bytes`; false once spent.
+    fn spend(&mut self, bytes: u64) -> bool {
+        self.bytes = self.bytes.saturating_sub(bytes);
+        self.turns = self.turns.saturating_sub(1);
+        self.bytes > 0 && self.turns > 0
+    }
+
+    /// Whether anything is left.
+    fn left(&self) -> bool {
+        self.bytes > 0 && self.turns > 0
+    }
 }
 
 /// The mutable part of a request, owned by whichever thread runs it.
@@ -159,9 +199,36 @@ impl Request {
         self.user_data
     }
 
-    /// Queues the request's first run.
-    pub(crate) fn start(this: Arc<Self>) {
-        make_ready(this);
+    /// Starts the request: in the submitting thread, as far as its steps
+    /// go without blocking and `budget` allows; the first step that would
+    /// block, and everything after it, runs in a worker (or waits parked,
+    /// without one). A chain whose data is cached completes here, with no
+    /// thread woken.
+    pub(crate) fn start(this: Arc<Self>, budget: &mut Budget) {
+        if !budget.left() {
+            stats::add(Stat::InlinePunts, 1);
+            make_ready(this);
+            return;
+        }
+        let mut ex = this.exec.lock();
+        let end = if this.is_cancelled() {
+            Some(End::Cancelled { at: ex.cur })
+        } else {
+            // The submitter's own credentials: `with` changes nothing.
+            this.cred.with(|| this.advance(&mut ex, Some(budget)))
+        };
+        match end {
+            None => {}
+            Some(End::Retry | End::Punt) => {
+                drop(ex);
+                stats::add(Stat::InlinePunts, 1);
+                make_ready(this);
+            }
+            Some(end) => {
+                stats::add(Stat::InlineCompletions, 1);
+                this.finish(ex, end);
+            }
+        }
     }
 
     /// The context lane the request runs in.
@@ -231,8 +298,9 @@ impl Request {
         self.delivering.load(Ordering::Acquire)
     }
 
-    /// Runs steps until the chain ends or a step parks.
-    fn advance(self: &Arc<Self>, ex: &mut Exec) -> Option<End> {
+    /// Runs steps until the chain ends or a step parks; with `inline` (the
+    /// budget of a SUBMIT), until a step would block.
+    fn advance(self: &Arc<Self>, ex: &mut Exec, mut inline: Option<&mut Budget>) -> Option<End> {
         let Exec {
             poll,
             ops,
@@ -242,7 +310,7 @@ impl Request {
             waitq,
             ..
         } = ex;
-        let mut io = Io::new(self, file, waitq, poll);
+        let mut io = Io::new(self, file, waitq, poll, inline.is_some());
         loop {
             if self.is_cancelled() {
                 return Some(End::Cancelled { at: *cur });
@@ -250,6 +318,7 @@ impl Request {
             let Some(op) = ops.get_mut(*cur) else {
                 return Some(End::Complete);
             };
+            let before = op.progress();
             match op.issue(&mut io) {
                 Outcome::Done(r) => {
                     results[*cur] = r;
@@ -264,6 +333,11 @@ impl Request {
                         });
                     }
                     *cur += 1;
+                }
+                // Inline, a signal for the submitter is not the request's:
+                // a worker redoes the step.
+                Outcome::Failed(e) if is_restart(e) && inline.is_some() => {
+                    return Some(End::Punt);
                 }
                 Outcome::Failed(e) if is_restart(e) && shim::signal_pending() => {
                     // Interrupted: by a cancel or the process's death (the
@@ -283,6 +357,16 @@ impl Request {
                     });
                 }
                 Outcome::Parked => return None,
+                Outcome::Block => return Some(End::Punt),
+                Outcome::Again if inline.is_some() => {
+                    let moved = op.progress().saturating_sub(before).max(0) as u64;
+                    if !inline.as_mut().is_some_and(|b| b.spend(moved)) {
+                        return Some(End::Punt);
+                    }
+                    if shim::fatal_signal_pending() {
+                        self.cancel();
+                    }
+                }
                 Outcome::Again => {
                     // A step that makes no progress for long (a file that
                     // polls ready yet would block) still yields the CPU,
@@ -307,12 +391,12 @@ impl Request {
         let end = if self.is_cancelled() {
             Some(End::Cancelled { at: ex.cur })
         } else {
-            self.cred.with(|| self.advance(&mut ex))
+            self.cred.with(|| self.advance(&mut ex, None))
         };
         self.running.store(false, Ordering::SeqCst);
         match end {
             None => {}
-            Some(End::Retry) => {
+            Some(End::Retry | End::Punt) => {
                 drop(ex);
                 make_ready(self.clone());
             }
@@ -335,7 +419,7 @@ impl Request {
         }
         let nr = ex.ops.len();
         let (mut at, mut result, mut flags) = match end {
-            End::Complete | End::Retry => (nr - 1, ex.results[nr - 1], 0),
+            End::Complete | End::Retry | End::Punt => (nr - 1, ex.results[nr - 1], 0),
             End::Stopped { at, result } => (at, result, 0),
             End::Cancelled { at } => (
                 at.min(nr - 1),

@@ -19,6 +19,7 @@
 #include <linux/net.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/namei.h>
 #include <linux/pagemap.h>
 #include <linux/pagevec.h>
 #include <linux/poll.h>
@@ -495,6 +496,39 @@ struct file *kaio_shim_open(const struct path *root, const struct path *dir,
 	kaio_swap_fs(current->fs, &r, &p, &m);
 	path_put(&r);
 	path_put(&p);
+	return file;
+}
+
+/*
+ * In the submitter, at SUBMIT: opens @name only if neither the lookup nor
+ * the open can wait. The walk must succeed from the dentry cache alone
+ * (LOOKUP_CACHED: RCU mode only) and end at a regular file or directory
+ * (a FIFO or device open may wait); the open itself is non-blocking, as
+ * io_uring's first openat attempt (a lease break answers -EAGAIN). A
+ * dentry evicted between the walk and filp_open() costs one real lookup.
+ * -EAGAIN: not without blocking; the caller opens in a worker instead.
+ */
+struct file *kaio_shim_open_cached(const char *name, int flags, umode_t mode)
+{
+	unsigned int lookup = LOOKUP_CACHED;
+	struct file *file;
+	struct path path;
+	umode_t type;
+
+	if (flags & (O_CREAT | O_TRUNC | __O_TMPFILE))
+		return ERR_PTR(-EAGAIN);
+	if (!(flags & O_NOFOLLOW))
+		lookup |= LOOKUP_FOLLOW;
+	/* Misses and errors alike: the worker gives openat(2)'s answer. */
+	if (kern_path(name, lookup, &path))
+		return ERR_PTR(-EAGAIN);
+	type = d_inode(path.dentry)->i_mode & S_IFMT;
+	path_put(&path);
+	if (type != S_IFREG && type != S_IFDIR)
+		return ERR_PTR(-EAGAIN);
+	file = filp_open(name, flags | O_LARGEFILE | O_NONBLOCK, mode);
+	if (!IS_ERR(file) && !(flags & O_NONBLOCK))
+		file->f_flags &= ~O_NONBLOCK;
 	return file;
 }
 

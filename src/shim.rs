@@ -78,6 +78,11 @@ mod ffi {
             mode: u16,
             umask: c_int,
         ) -> *mut bindings::file;
+        pub(super) fn kaio_shim_open_cached(
+            name: *const c_char,
+            flags: c_int,
+            mode: u16,
+        ) -> *mut bindings::file;
         pub(super) fn kaio_shim_fget(fd: c_int) -> *mut bindings::file;
         pub(super) fn kaio_shim_file_caps(file: *mut bindings::file) -> c_uint;
         pub(super) fn kaio_shim_valid_open_flags(flags: c_int) -> c_int;
@@ -672,6 +677,19 @@ impl FileRef {
         Ok(FileRef(NonNull::new(f).ok_or(EINVAL)?))
     }
 
+    /// In the submitter, at SUBMIT: opens `name` (from the current root
+    /// and working directory) only if neither lookup nor open can wait;
+    /// `EAGAIN` otherwise, for any miss or error (the worker's
+    /// [`FileRef::open`] then gives the real answer).
+    pub(crate) fn open_cached(name: &CStr, flags: u32, mode: u16) -> Result<Self> {
+        // SAFETY: `name` is NUL-terminated.
+        let f = unsafe { ffi::kaio_shim_open_cached(name.as_char_ptr(), flags as c_int, mode) };
+        // `filp_open` returns a file or an `ERR_PTR`.
+        let f = kernel::error::from_err_ptr(f)?;
+        // INVARIANT: a successful open returns a referenced file.
+        Ok(FileRef(NonNull::new(f).ok_or(EINVAL)?))
+    }
+
     /// What the file allows.
     pub(crate) fn caps(&self) -> FileCaps {
         // SAFETY: By the type invariant the file is valid.
@@ -746,6 +764,16 @@ impl Drop for FileRef {
 /// Where SENDFILE writes: `kaio_shim_out_kind`.
 #[derive(Clone, Copy)]
 pub(crate) struct OutKind(c_int);
+
+impl OutKind {
+    /// `KAIO_OUT_FILE` in kaio_shim.h.
+    const FILE: c_int = 2;
+
+    /// A regular file: written at its position, which may wait.
+    pub(crate) fn is_file(self) -> bool {
+        self.0 == Self::FILE
+    }
+}
 
 impl FileRef {
     /// What SENDFILE can do with this file as its output (`EBADF` if not

@@ -65,6 +65,11 @@ stats! {
     PollParks => "poll_parks",
     /// Worker threads (of submitting processes) alive.
     Workers => "workers",
+    /// Requests that ran to their end inline, in SUBMIT.
+    InlineCompletions => "inline_completions",
+    /// Requests SUBMIT handed to a worker: a step would have blocked, or
+    /// the SUBMIT's inline budget was spent.
+    InlinePunts => "inline_punts",
 }
 
 static COUNTERS: [AtomicU64; NAMES.len()] = [const { AtomicU64::new(0) }; NAMES.len()];
