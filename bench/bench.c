@@ -492,6 +492,28 @@ static double pct(double *v, int n, double p)
 	return v[(int)((n - 1) * p)];
 }
 
+/* kaio's counters that tell the hops per file (debugfs). */
+static const char *const hop_names[] = {
+	"inline_completions", "inline_punts", "worker_runs", "poll_parks",
+	"parked_reads", "irq_completions",
+};
+#define NHOPS (sizeof(hop_names) / sizeof(hop_names[0]))
+
+static void kaio_hops(long long *v)
+{
+	FILE *f = fopen("/sys/kernel/debug/kaio/stats", "r");
+	char key[64];
+	long long val;
+
+	memset(v, 0, NHOPS * sizeof(*v));
+	while (f && fscanf(f, "%63s %lld", key, &val) == 2)
+		for (size_t i = 0; i < NHOPS; i++)
+			if (!strcmp(key, hop_names[i]))
+				v[i] = val;
+	if (f)
+		fclose(f);
+}
+
 static void drop_caches(void)
 {
 	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
@@ -576,8 +598,17 @@ int main(int argc, char **argv)
 			rx_base = atomic_load(rx_bytes);
 			c0 = cpu_now();
 			t0 = now();
-			if (!strcmp(m, "kaio"))
+			if (!strcmp(m, "kaio")) {
+				long long h0[NHOPS], h1[NHOPS];
+
+				kaio_hops(h0);
 				errors = run_kaio();
+				kaio_hops(h1);
+				printf("# %s kaio run %d per file:", workload, run);
+				for (size_t i = 0; i < NHOPS; i++)
+					printf(" %s %.3f", hop_names[i], (h1[i] - h0[i]) / (double)nreq);
+				printf("\n");
+			}
 			else if (!strcmp(m, "single"))
 				errors = run_single();
 			else if (!strcmp(m, "pool"))

@@ -32,6 +32,13 @@ cp "$build"/selftests/*_test "$build/selftests/kaioinfo" "$root/tests/"
 [ ! -f "$build/bin/kaio" ] || cp "$build/bin/kaio" "$root/bin/kaio"
 if [ "$mode" = bench ]; then
 	cp "$build/selftests/kaio-bench" "$build/selftests/bench.sh" "$root/tests/"
+	# KAIO_PROFILE=1: Debian's perf and its libraries, for the profiles.
+	if [ "${KAIO_PROFILE:-0}" = 1 ] && [ -x /usr/bin/perf ]; then
+		for f in /usr/bin/perf $(ldd /usr/bin/perf | grep -o '/[^ ]*'); do
+			mkdir -p "$root$(dirname "$f")"
+			cp -L "$f" "$root$f"
+		done
+	fi
 fi
 echo "root:x:0:0:root:/:/bin/sh" > "$root/etc/passwd"
 echo "nobody:x:65534:65534:nobody:/:/bin/sh" >> "$root/etc/passwd"
@@ -55,6 +62,8 @@ append="console=ttyS0 pci=noacpi panic=-1 oops=panic loglevel=7 kaiomode=$mode"
 [ -z "${KAIO_TESTS:-}" ] || append+=" kaiotests=$KAIO_TESTS"
 [ -z "${KAIO_BINS:-}" ] || append+=" kaiobins=$KAIO_BINS"
 [ -z "${KAIO_BENCH_RUNS:-}" ] || append+=" kaioruns=$KAIO_BENCH_RUNS"
+[ -z "${KAIO_BENCH_ONLY:-}" ] || append+=" kaiobenchonly=$KAIO_BENCH_ONLY"
+[ "${KAIO_PROFILE:-0}" != 1 ] || append+=" kaioprofile=1"
 [ -z "${KAIO_APPEND:-}" ] || append+=" $KAIO_APPEND"
 
 touch "$out/tap.log"
