@@ -5,15 +5,15 @@
 runs=${kaioruns:-3}
 echo "# bench: kernel $(uname -r), $(nproc) CPUs; release flavor (no KASAN, lockdep or kmemleak)"
 echo "# bench: throttled disk /dev/vdb (QEMU: 200 MiB/s, 4000 IOPS), unthrottled /dev/vda"
-only=${kaiobenchonly:-all}	# KAIO_BENCH_ONLY=hot or cold
-if [ "$only" != hot ]; then
+only=${kaiobenchonly:-all}	# KAIO_BENCH_ONLY=cold, hot or profile
+if [ "$only" = all ] || [ "$only" = cold ]; then
 /tests/kaio-bench -w cold-throttled -d /mnt/thr/bench/cold -D -r "$runs" \
 	-m kaio,single,pool,uring,disk
 /tests/kaio-bench -w cold -d /mnt/scratch/bench/cold -D -r "$runs" \
 	-m kaio,single,pool,uring,disk
 fi
-[ "$only" != cold ] || exit 0
 cat /mnt/scratch/bench/hot/* > /dev/null
+if [ "$only" = all ] || [ "$only" = hot ]; then
 # Hot files at 64 and 8 requests in flight (one per connection), over TCP
 # on loopback and over unix stream sockets: the ratios move with both.
 for sock in tcp unix; do
@@ -22,18 +22,21 @@ for sock in tcp unix; do
 			-c "$q" -q "$q" $([ "$sock" = unix ] && echo -u) -m kaio,single,pool,uring
 	done
 done
+fi
 
 # KAIO_PROFILE=1: where the CPU goes per file, kaio against the pool, from
 # perf's software clock sampling the whole guest (no PMU under TCG).
 if [ "${kaioprofile:-0}" = 1 ] && [ -x /usr/bin/perf ]; then
-	for sock in tcp unix; do
-		for m in kaio pool single uring; do
-			/usr/bin/perf record -q -a -e cpu-clock -F 2000 -o /tmp/perf.data -- \
+	for sock in $(echo "${kaioprofsock:-tcp,unix}" | tr , ' '); do
+		for m in $(echo "${kaioprofmethods:-kaio,pool,single,uring}" | tr , ' '); do
+			/usr/bin/perf record -q -a -g -e cpu-clock -F 2000 -o /tmp/perf.data -- \
 				/tests/kaio-bench -w "profile-$sock-q8-$m" -d /mnt/scratch/bench/hot -p 3 -r 1 \
 				-c 8 -q 8 $([ "$sock" = unix ] && echo -u) -m "$m" > /dev/null 2>&1
-			echo "# profile: hot-16k-$sock-q8 $m (share of all guest CPU samples, top symbols)"
-			/usr/bin/perf report -q -i /tmp/perf.data --stdio --sort sym --percent-limit 1 \
-				2>/dev/null | head -40 | sed 's/^/# profile: /'
+			echo "# profile: hot-16k-$sock-q8 $m: share of all guest CPU samples (idle included), with callees, then self"
+			/usr/bin/perf report -q -i /tmp/perf.data --stdio --children --sort sym -g none \
+				--percent-limit 3 2>/dev/null | grep -v '^$' | head -45 | sed 's/^/# profile: /'
+			/usr/bin/perf report -q -i /tmp/perf.data --stdio --no-children --sort sym -g none \
+				--percent-limit 0.7 2>/dev/null | grep -v '^$' | head -30 | sed 's/^/# profile self: /'
 			rm -f /tmp/perf.data
 		done
 	done

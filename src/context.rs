@@ -26,7 +26,10 @@ use crate::{
     uapi::{self, Event},
     worker::{Lane, LANES},
 };
-use core::mem::size_of;
+use core::{
+    mem::size_of,
+    sync::atomic::{AtomicU32, Ordering},
+};
 use kernel::{
     alloc::KVVec,
     bindings, new_condvar, new_mutex, new_spinlock,
@@ -90,6 +93,10 @@ pub(crate) struct Context {
     /// Woken on every completion (GETEVENTS waiters, teardown).
     #[pin]
     events: CondVar,
+    /// Threads waiting on `events` (GETEVENTS, teardown), counted under
+    /// `inner` before they wait: a completion with nobody waiting skips
+    /// the wake-up.
+    sleepers: AtomicU32,
     /// Serialises GETEVENTS consumers, so no event is returned twice.
     #[pin]
     reap: Mutex<()>,
@@ -181,6 +188,7 @@ impl Context {
                     eventfd: None,
                 }, "kaio_ctx_inner"),
                 events <- new_condvar!("kaio_ctx_events"),
+                sleepers: AtomicU32::new(0),
                 reap <- new_mutex!((), "kaio_ctx_reap"),
                 workers <- new_mutex!((), "kaio_ctx_workers"),
                 lanes: [Lane::new(0), Lane::new(1), Lane::new(2), Lane::new(3)],
@@ -391,16 +399,23 @@ impl Context {
             }
             req
         };
-        self.events.notify_all();
-        // SAFETY: `pollq` was initialised in `new` and lives as long as `self`.
-        unsafe {
-            bindings::__wake_up(
-                self.pollq.get(),
-                bindings::TASK_NORMAL,
-                0,
-                core::ptr::null_mut(),
-            )
-        };
+        // A waiter counted itself under `inner` before it slept, and the
+        // event was pushed under `inner` after: it is seen here.
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            self.events.notify_all();
+        }
+        // Pollers hook on `pollq` before they check the ring under `inner`.
+        if shim::wq_has_sleeper(&self.pollq) {
+            // SAFETY: `pollq` was initialised in `new` and lives as long as `self`.
+            unsafe {
+                bindings::__wake_up(
+                    self.pollq.get(),
+                    bindings::TASK_NORMAL,
+                    0,
+                    core::ptr::null_mut(),
+                )
+            };
+        }
         stats::sub(Stat::Inflight, 1);
         stats::add(Stat::Completed, 1);
         req
@@ -474,7 +489,10 @@ impl Context {
             if ready > 0 {
                 continue;
             }
-            match self.events.wait_interruptible_timeout(&mut inner, jiffies) {
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            let waited = self.events.wait_interruptible_timeout(&mut inner, jiffies);
+            self.sleepers.fetch_sub(1, Ordering::SeqCst);
+            match waited {
                 CondVarTimeoutResult::Timeout => jiffies = 0,
                 CondVarTimeoutResult::Woken { jiffies: j } => {
                     if jiffies != usize::MAX {
@@ -637,7 +655,9 @@ impl Context {
             }
             // A kworker never has signals: this is an idle wait, bounded
             // by the block I/O of cancelled requests.
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
             let _ = self.events.wait_interruptible_timeout(&mut inner, 100);
+            self.sleepers.fetch_sub(1, Ordering::SeqCst);
         }
         drop(inner);
     }

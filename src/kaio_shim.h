@@ -139,6 +139,7 @@ __poll_t kaio_shim_poll_arm(struct kaio_poll *p, struct file *file,
 			    __poll_t events);
 int kaio_shim_task_work_add(struct task_struct *task, void *data);
 int kaio_shim_install_fd(struct file *file, bool cloexec);
+bool kaio_shim_wq_has_sleeper(struct wait_queue_head *wq);
 void kaio_shim_init_waitqueue_head(struct wait_queue_head *wq);
 int kaio_shim_out_kind(struct file *out);
 ssize_t kaio_shim_sf_send_cached(struct file *in, loff_t pos, size_t len,

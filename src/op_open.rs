@@ -23,8 +23,10 @@ use kernel::{bindings, prelude::*, str::CStr};
 
 /// A prepared OPEN.
 pub(crate) struct Open {
-    root: PathRef,
-    dir: PathRef,
+    /// Root and start directory of the lookup. From a dirfd they are taken
+    /// at prep; from the working directory only when the open leaves the
+    /// submitter ([`Open::detach`]): an inline open needs neither.
+    at: Option<(PathRef, PathRef)>,
     /// The path, NUL-terminated.
     name: KVec<u8>,
     flags: u32,
@@ -50,14 +52,13 @@ pub(crate) fn prep(s: &uapi::Step, _p: &mut Prep) -> Result<Op> {
     }
     let absolute = name.first() == Some(&b'/');
     let at_cwd = absolute || s.fd == bindings::AT_FDCWD;
-    let dir = if at_cwd {
-        PathRef::pwd()
+    let at = if at_cwd {
+        None
     } else {
-        PathRef::dirfd(s.fd)?
+        Some((PathRef::root(), PathRef::dirfd(s.fd)?))
     };
     Ok(Op::Open(Open {
-        root: PathRef::root(),
-        dir,
+        at,
         name,
         flags: s.op_flags,
         mode: s.arg as u16,
@@ -81,6 +82,14 @@ impl Open {
         self.name.capacity()
     }
 
+    /// Before the open leaves the submitter (for a worker): takes the
+    /// root and working directory it has now, at SUBMIT.
+    pub(crate) fn detach(&mut self) {
+        if self.at.is_none() {
+            self.at = Some((PathRef::root(), PathRef::pwd()));
+        }
+    }
+
     /// Looks the path up and opens it, in a worker of the submitting
     /// process, with the credentials it had at SUBMIT; inline, only from
     /// the dentry cache.
@@ -98,9 +107,11 @@ impl Open {
                 r => r,
             }
         } else {
-            FileRef::open(
-                &self.root, &self.dir, name, self.flags, self.mode, self.umask,
-            )
+            // INVARIANT: the runner detached the step before a worker runs it.
+            let Some((root, dir)) = self.at.as_ref() else {
+                return Outcome::Failed(EINVAL);
+            };
+            FileRef::open(root, dir, name, self.flags, self.mode, self.umask)
         };
         match opened {
             Ok(f) => {

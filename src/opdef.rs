@@ -255,6 +255,15 @@ impl Op {
         }
     }
 
+    /// Called in the submitter, at SUBMIT, before the step and those
+    /// after it go to a worker: the step takes what it needs of the
+    /// submitter's context that it did not take at prep.
+    pub(crate) fn detach(&mut self) {
+        if let Op::Open(o) = self {
+            o.detach();
+        }
+    }
+
     /// Bytes a transfer step moved so far (reported if it is cancelled).
     pub(crate) fn progress(&self) -> i64 {
         match self {

@@ -205,13 +205,10 @@ impl Request {
     /// without one). A chain whose data is cached completes here, with no
     /// thread woken.
     pub(crate) fn start(this: Arc<Self>, budget: &mut Budget) {
-        if !budget.left() {
-            stats::add(Stat::InlinePunts, 1);
-            make_ready(this);
-            return;
-        }
         let mut ex = this.exec.lock();
-        let end = if this.is_cancelled() {
+        let end = if !budget.left() {
+            Some(End::Punt)
+        } else if this.is_cancelled() {
             Some(End::Cancelled { at: ex.cur })
         } else {
             // The submitter's own credentials: `with` changes nothing.
@@ -220,6 +217,12 @@ impl Request {
         match end {
             None => {}
             Some(End::Retry | End::Punt) => {
+                // Still in the submitter: what the worker will need of it
+                // is taken now.
+                let cur = ex.cur;
+                for op in ex.ops.iter_mut().skip(cur) {
+                    op.detach();
+                }
                 drop(ex);
                 stats::add(Stat::InlinePunts, 1);
                 make_ready(this);

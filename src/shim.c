@@ -1170,6 +1170,12 @@ int kaio_shim_install_fd(struct file *file, bool cloexec)
 
 /* ---- The device: misc device, poll, stats ---- */
 
+/* Whether anyone waits on @wq; a full barrier orders the caller's update. */
+bool kaio_shim_wq_has_sleeper(struct wait_queue_head *wq)
+{
+	return wq_has_sleeper(wq);
+}
+
 void kaio_shim_init_waitqueue_head(struct wait_queue_head *wq)
 {
 	init_waitqueue_head(wq);

@@ -83,6 +83,7 @@ mod ffi {
             flags: c_int,
             mode: u16,
         ) -> *mut bindings::file;
+        pub(super) fn kaio_shim_wq_has_sleeper(wq: *mut bindings::wait_queue_head) -> bool;
         pub(super) fn kaio_shim_fget(fd: c_int) -> *mut bindings::file;
         pub(super) fn kaio_shim_file_caps(file: *mut bindings::file) -> c_uint;
         pub(super) fn kaio_shim_valid_open_flags(flags: c_int) -> c_int;
@@ -991,6 +992,16 @@ impl Worker {
 pub(crate) fn current_is_worker() -> bool {
     // SAFETY: Reads the current task's flags.
     unsafe { ffi::kaio_shim_current_is_worker() }
+}
+
+/// Whether anyone waits on `wq` (after a full barrier, so an update made
+/// before the call is seen by a waiter that checks after queueing).
+///
+/// `wq` must have been initialised (as every wait queue head in kaio is,
+/// by the constructor of the object that holds it).
+pub(crate) fn wq_has_sleeper(wq: &kernel::types::Opaque<bindings::wait_queue_head>) -> bool {
+    // SAFETY: `wq` is a live, initialised wait queue head.
+    unsafe { ffi::kaio_shim_wq_has_sleeper(wq.get()) }
 }
 
 /// Sleeps for `ms` milliseconds, interruptibly (a kworker's idle wait).
