@@ -17,6 +17,12 @@ use kernel::{
     workqueue::Queue,
 };
 
+pub(crate) use crate::{
+    poll_wait::PollEntries,
+    sf_io::{OutKind, Sf},
+    users::UserCharge,
+};
+
 /// The C side, as declared in `kaio_shim.h`.
 mod ffi {
     use kernel::{
@@ -55,8 +61,6 @@ mod ffi {
         pub(super) fn kaio_shim_fatal_signal_pending() -> bool;
         pub(super) fn kaio_shim_cond_resched();
         pub(super) fn kaio_shim_access_ok(addr: u64, len: u64) -> bool;
-        pub(super) fn kaio_shim_user_charge(uid: *mut u32, reqs: u32, bytes: u64) -> c_int;
-        pub(super) fn kaio_shim_user_uncharge(uid: u32, reqs: u32, bytes: u64);
         pub(super) fn kaio_shim_worker_create(lane: *mut c_void, idx: c_uint) -> *mut c_void;
         pub(super) fn kaio_shim_worker_stop(vt: *mut c_void);
         pub(super) fn kaio_shim_task_held(task: *mut bindings::task_struct) -> bool;
@@ -79,76 +83,15 @@ mod ffi {
             umask: c_int,
         ) -> *mut bindings::file;
         pub(super) fn kaio_shim_fget(fd: c_int) -> *mut bindings::file;
-        pub(super) fn kaio_shim_file_caps(file: *mut bindings::file) -> c_uint;
         pub(super) fn kaio_shim_valid_open_flags(flags: c_int) -> c_int;
         pub(super) fn kaio_shim_waitq_alloc() -> *mut c_void;
         pub(super) fn kaio_shim_waitq_free(wq: *mut c_void);
-        pub(super) fn kaio_shim_read(
-            file: *mut bindings::file,
-            pos: i64,
-            buf: u64,
-            len: usize,
-            how: c_int,
-            wq: *mut c_void,
-            data: *mut c_void,
-        ) -> isize;
-        pub(super) fn kaio_shim_write(
-            file: *mut bindings::file,
-            pos: i64,
-            buf: u64,
-            len: usize,
-            how: c_int,
-        ) -> isize;
-        pub(super) fn kaio_shim_poll_alloc(owner: *mut c_void) -> *mut c_void;
-        pub(super) fn kaio_shim_poll_unhook(p: *mut c_void);
-        pub(super) fn kaio_shim_poll_free(p: *mut c_void);
-        pub(super) fn kaio_shim_poll_arm(
-            p: *mut c_void,
-            file: *mut bindings::file,
-            events: c_uint,
-        ) -> c_uint;
         pub(super) fn kaio_shim_task_work_add(
             task: *mut bindings::task_struct,
             data: *mut c_void,
         ) -> c_int;
         pub(super) fn kaio_shim_install_fd(file: *mut bindings::file, cloexec: bool) -> c_int;
         pub(super) fn kaio_shim_param(idx: c_uint) -> u64;
-        pub(super) fn kaio_shim_out_kind(out: *mut bindings::file) -> c_int;
-        pub(super) fn kaio_shim_sf_send_cached(
-            inf: *mut bindings::file,
-            pos: i64,
-            len: usize,
-            out: *mut bindings::file,
-            kind: c_int,
-        ) -> isize;
-        pub(super) fn kaio_shim_sf_fill(
-            inf: *mut bindings::file,
-            pos: i64,
-            len: usize,
-            wq: *mut c_void,
-            data: *mut c_void,
-        ) -> isize;
-        pub(super) fn kaio_shim_sf_prefetch(inf: *mut bindings::file, pos: i64, len: usize);
-        pub(super) fn kaio_shim_sf_alloc(max_pages: c_uint) -> *mut c_void;
-        pub(super) fn kaio_shim_sf_free(sf: *mut c_void);
-        pub(super) fn kaio_shim_sf_window(
-            sf: *mut c_void,
-            inf: *mut bindings::file,
-            pos: i64,
-            len: usize,
-            direct: bool,
-            data: *mut c_void,
-        ) -> isize;
-        pub(super) fn kaio_shim_sf_dio_result(sf: *mut c_void) -> isize;
-        pub(super) fn kaio_shim_sf_send_private(
-            sf: *mut c_void,
-            pos: i64,
-            len: usize,
-            out: *mut bindings::file,
-            kind: c_int,
-        ) -> isize;
-        pub(super) fn kaio_shim_sf_buf_pos(sf: *mut c_void) -> i64;
-        pub(super) fn kaio_shim_sf_buf_len(sf: *mut c_void) -> usize;
     }
 }
 
@@ -243,6 +186,10 @@ pub(crate) enum Param {
     Memory = 2,
     /// `sendfile_window`: default SENDFILE window, in pages.
     SendfileWindow = 3,
+    /// `max_user_inflight`: requests in flight per user.
+    UserInflight = 4,
+    /// `max_user_memory`: bytes of kernel memory per user.
+    UserMemory = 5,
 }
 
 /// Current value of module parameter `p`.
@@ -562,11 +509,15 @@ impl Drop for PathRef {
     }
 }
 
-/// What a file allows, from `kaio_shim_file_caps`.
+/// What a file allows (`FileRef::caps`, in `file_io.rs`).
 #[derive(Clone, Copy)]
 pub(crate) struct FileCaps(u32);
 
 impl FileCaps {
+    /// From the bits `FileRef::caps` computes.
+    pub(crate) fn from_bits(bits: u32) -> Self {
+        FileCaps(bits)
+    }
     /// Open for reading.
     pub(crate) fn readable(self) -> bool {
         self.0 & 1 != 0
@@ -595,25 +546,31 @@ impl FileCaps {
     pub(crate) fn o_direct(self) -> bool {
         self.0 & 64 != 0
     }
+    /// Opened with `O_APPEND`.
+    pub(crate) fn append(self) -> bool {
+        self.0 & 128 != 0
+    }
     /// A pipe, FIFO, socket or tty: transfers park on its wait queue.
     pub(crate) fn stream(self) -> bool {
         self.0 & 256 != 0
     }
 }
 
-/// Poll event bits (`EPOLL*`, which bindgen does not export).
+/// Poll event bits (`EPOLL*`, which bindgen does not evaluate).
 pub(crate) mod poll {
+    use crate::kapi;
+
     /// Readable.
-    pub(crate) const IN: u32 = 0x0001;
+    pub(crate) const IN: u32 = kapi::EPOLLIN;
     /// Writable.
-    pub(crate) const OUT: u32 = 0x0004;
+    pub(crate) const OUT: u32 = kapi::EPOLLOUT;
     /// Error.
-    pub(crate) const ERR: u32 = 0x0008;
+    pub(crate) const ERR: u32 = kapi::EPOLLERR;
     /// Hang-up.
-    pub(crate) const HUP: u32 = 0x0010;
+    pub(crate) const HUP: u32 = kapi::EPOLLHUP;
 }
 
-/// How a read or write may wait (`KAIO_IO_*` in the shim).
+/// How a read or write may wait.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IoMode {
     /// May sleep (a worker, for a file that offers nothing better).
@@ -672,41 +629,6 @@ impl FileRef {
         Ok(FileRef(NonNull::new(f).ok_or(EINVAL)?))
     }
 
-    /// What the file allows.
-    pub(crate) fn caps(&self) -> FileCaps {
-        // SAFETY: By the type invariant the file is valid.
-        FileCaps(unsafe { ffi::kaio_shim_file_caps(self.0.as_ptr()) })
-    }
-
-    /// Reads into user memory of the current mm as `mode` allows; with
-    /// [`IoMode::WaitQ`], `wq` is armed with `data` (see [`WaitQ`]).
-    pub(crate) fn read(
-        &self,
-        pos: i64,
-        buf: u64,
-        len: usize,
-        mode: IoMode,
-        wq: Option<(&WaitQ, *mut c_void)>,
-    ) -> isize {
-        let (wq, data) = wq.map_or((core::ptr::null_mut(), core::ptr::null_mut()), |(w, d)| {
-            (w.0.as_ptr(), d)
-        });
-        let mode = if mode == IoMode::WaitQ && wq.is_null() {
-            IoMode::Block
-        } else {
-            mode
-        };
-        // SAFETY: The file is valid; `wq` lives until its wake callback ran
-        // (the caller's duty, see `WaitQ`); the shim checks the user range.
-        unsafe { ffi::kaio_shim_read(self.0.as_ptr(), pos, buf, len, mode as c_int, wq, data) }
-    }
-
-    /// Writes from user memory of the current mm as `mode` allows.
-    pub(crate) fn write(&self, pos: i64, buf: u64, len: usize, mode: IoMode) -> isize {
-        // SAFETY: The file is valid; the shim checks the user range.
-        unsafe { ffi::kaio_shim_write(self.0.as_ptr(), pos, buf, len, mode as c_int) }
-    }
-
     /// fsync(2) or fdatasync(2).
     pub(crate) fn fsync(&self, datasync: bool) -> Result {
         // SAFETY: The file is valid.
@@ -743,169 +665,11 @@ impl Drop for FileRef {
     }
 }
 
-/// Where SENDFILE writes: `kaio_shim_out_kind`.
-#[derive(Clone, Copy)]
-pub(crate) struct OutKind(c_int);
-
 impl FileRef {
-    /// What SENDFILE can do with this file as its output (`EBADF` if not
-    /// open for writing, `EINVAL` if opened `O_APPEND` or neither socket,
-    /// pipe nor regular file, as sendfile(2)).
-    pub(crate) fn out_kind(&self) -> Result<OutKind> {
-        // SAFETY: The file is valid.
-        let k = unsafe { ffi::kaio_shim_out_kind(self.0.as_ptr()) };
-        if k < 0 {
-            return Err(Error::from_errno(k));
-        }
-        Ok(OutKind(k))
-    }
-
-    /// Sends from the page cache to `out` (no copy to sockets): bytes
-    /// sent, 0 at EOF, `-ENODATA` if the data at `pos` is not cached,
-    /// `-EAGAIN` if `out` is full.
-    pub(crate) fn send_cached(&self, pos: i64, len: usize, out: &FileRef, kind: OutKind) -> isize {
-        // SAFETY: Both files are valid.
-        unsafe { ffi::kaio_shim_sf_send_cached(self.0.as_ptr(), pos, len, out.0.as_ptr(), kind.0) }
-    }
-
-    /// Brings `[pos, pos + len)` into the page cache without copying; as
-    /// [`FileRef::read`] for waiting (`None`: may block).
-    pub(crate) fn fill(&self, pos: i64, len: usize, wq: Option<(&WaitQ, *mut c_void)>) -> isize {
-        let (wq, data) = wq.map_or((core::ptr::null_mut(), core::ptr::null_mut()), |(w, d)| {
-            (w.0.as_ptr(), d)
-        });
-        // SAFETY: As in `read`.
-        unsafe { ffi::kaio_shim_sf_fill(self.0.as_ptr(), pos, len, wq, data) }
-    }
-
-    /// Starts readahead of `[pos, pos + len)`; does not wait.
-    pub(crate) fn prefetch(&self, pos: i64, len: usize) {
-        // SAFETY: The file is valid.
-        unsafe { ffi::kaio_shim_sf_prefetch(self.0.as_ptr(), pos, len) }
-    }
-}
-
-/// A SENDFILE's private window (`struct kaio_sf`): pages read by direct
-/// I/O (NOCACHE, or an `O_DIRECT` input) or copied from a file whose data
-/// is not in the page cache, and the direct read's kiocb.
-///
-/// # Invariants
-///
-/// `0` is a `kaio_sf` owned by this value. No read is in flight when it is
-/// dropped: a read in flight holds a lent reference to the request that
-/// owns this value.
-pub(crate) struct Sf(NonNull<c_void>);
-
-// SAFETY: Used by one worker at a time (the request's runner); the bio
-// completion only writes the result and hands the request back.
-unsafe impl Send for Sf {}
-// SAFETY: As above.
-unsafe impl Sync for Sf {}
-
-impl Sf {
-    /// A window of up to `pages` pages.
-    pub(crate) fn new(pages: u32) -> Result<Self> {
-        // SAFETY: Plain allocation.
-        let p = unsafe { ffi::kaio_shim_sf_alloc(pages) };
-        // INVARIANT: a fresh allocation.
-        Ok(Sf(NonNull::new(p).ok_or(ENOMEM)?))
-    }
-
-    /// Reads the window at page-aligned `pos` into fresh pages: by direct
-    /// I/O if `direct` (`-EIOCBQUEUED`: `kaio_rust_sf_wake(data)` reports
-    /// its end), else a buffered copy.
-    pub(crate) fn read(
-        &self,
-        inf: &FileRef,
-        pos: i64,
-        len: usize,
-        direct: bool,
-        data: *mut c_void,
-    ) -> isize {
-        // SAFETY: The file is valid; the request behind `data` keeps this
-        // state alive until the completion ran.
-        unsafe { ffi::kaio_shim_sf_window(self.0.as_ptr(), inf.0.as_ptr(), pos, len, direct, data) }
-    }
-
-    /// The finished read's result; it becomes the valid window.
-    pub(crate) fn result(&self) -> isize {
-        // SAFETY: The worker owns the state; the read has completed.
-        unsafe { ffi::kaio_shim_sf_dio_result(self.0.as_ptr()) }
-    }
-
-    /// File offset and length of the valid window.
-    pub(crate) fn window(&self) -> (i64, usize) {
-        // SAFETY: Reads fields the worker owns.
-        unsafe {
-            (
-                ffi::kaio_shim_sf_buf_pos(self.0.as_ptr()),
-                ffi::kaio_shim_sf_buf_len(self.0.as_ptr()),
-            )
-        }
-    }
-
-    /// Sends from the window (which holds `pos`).
-    pub(crate) fn send(&self, pos: i64, len: usize, out: &FileRef, kind: OutKind) -> isize {
-        // SAFETY: The output is valid; the worker owns the window.
-        unsafe { ffi::kaio_shim_sf_send_private(self.0.as_ptr(), pos, len, out.0.as_ptr(), kind.0) }
-    }
-}
-
-impl Drop for Sf {
-    fn drop(&mut self) {
-        // SAFETY: Owned, no read in flight (type invariant).
-        unsafe { ffi::kaio_shim_sf_free(self.0.as_ptr()) };
-    }
-}
-
-/// Wait entries that park a request on a pollable file (`struct
-/// kaio_poll`): the wake callback calls `kaio_rust_poll_wake(owner)`.
-///
-/// # Invariants
-///
-/// `0` is a `kaio_poll` owned by this value; its entries are unhooked
-/// before it is freed (`kaio_shim_poll_free`), and the files whose wait
-/// queues they are on outlive the hooking (callers' duty, see `arm`).
-pub(crate) struct PollEntries(NonNull<c_void>);
-
-// SAFETY: Hooking and unhooking are done by the request's runner; wake
-// callbacks only read the owner pointer and event mask.
-unsafe impl Send for PollEntries {}
-// SAFETY: As above.
-unsafe impl Sync for PollEntries {}
-
-impl PollEntries {
-    /// Entries whose wake-ups report `owner`.
-    pub(crate) fn new(owner: *const c_void) -> Result<Self> {
-        // SAFETY: Plain allocation.
-        let p = unsafe { ffi::kaio_shim_poll_alloc(owner.cast_mut()) };
-        // INVARIANT: a fresh allocation.
-        Ok(PollEntries(NonNull::new(p).ok_or(ENOMEM)?))
-    }
-
-    /// Hooks the entries on `file`'s wait queues for `events`; returns the
-    /// file's current mask.
-    ///
-    /// # Safety
-    ///
-    /// `file` must stay open until [`PollEntries::unhook`] ran (or this
-    /// value is dropped).
-    pub(crate) unsafe fn arm(&self, file: &FileRef, events: u32) -> u32 {
-        // SAFETY: Per the safety contract and the type invariant.
-        unsafe { ffi::kaio_shim_poll_arm(self.0.as_ptr(), file.0.as_ptr(), events) }
-    }
-
-    /// Takes the entries off every wait queue.
-    pub(crate) fn unhook(&self) {
-        // SAFETY: By the type invariant; the hooked files are still open.
-        unsafe { ffi::kaio_shim_poll_unhook(self.0.as_ptr()) }
-    }
-}
-
-impl Drop for PollEntries {
-    fn drop(&mut self) {
-        // SAFETY: Owned; unhooks before freeing.
-        unsafe { ffi::kaio_shim_poll_free(self.0.as_ptr()) };
+    /// The `struct file`, for the typed wrappers of other modules; valid
+    /// as long as `self`.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::file {
+        self.0.as_ptr()
     }
 }
 
@@ -985,32 +749,6 @@ pub(crate) fn worker_task_work() -> bool {
     unsafe { ffi::kaio_shim_worker_task_work() }
 }
 
-/// Requests and bytes counted against `max_user_inflight` and
-/// `max_user_memory` for the current real uid; given back on drop.
-pub(crate) struct UserCharge {
-    uid: u32,
-    reqs: u32,
-    bytes: u64,
-}
-
-impl UserCharge {
-    /// Counts `reqs` requests and `bytes` of kernel memory for the current
-    /// user (`EAGAIN` past either limit).
-    pub(crate) fn new(reqs: u32, bytes: u64) -> Result<Self> {
-        let mut uid = 0;
-        // SAFETY: `uid` is valid for writes.
-        to_result(unsafe { ffi::kaio_shim_user_charge(&mut uid, reqs, bytes) })?;
-        Ok(UserCharge { uid, reqs, bytes })
-    }
-}
-
-impl Drop for UserCharge {
-    fn drop(&mut self) {
-        // SAFETY: Paired with the successful charge in `new`.
-        unsafe { ffi::kaio_shim_user_uncharge(self.uid, self.reqs, self.bytes) }
-    }
-}
-
 /// A page wait entry for a read that waits for the page cache without a
 /// thread (`struct kaio_waitq` in the shim).
 ///
@@ -1029,6 +767,11 @@ unsafe impl Send for WaitQ {}
 unsafe impl Sync for WaitQ {}
 
 impl WaitQ {
+    /// The shim's `struct kaio_waitq`, for `kapi::waitq_arm`.
+    pub(crate) fn as_ptr(&self) -> *mut c_void {
+        self.0.as_ptr()
+    }
+
     /// Allocates a wait entry.
     pub(crate) fn new() -> Result<Self> {
         // SAFETY: Plain allocation.
