@@ -28,6 +28,7 @@ mod park;
 mod poll_wait;
 mod request;
 mod ring;
+mod ring_mem;
 mod sf_io;
 mod shim;
 mod stats;

@@ -41,8 +41,6 @@ int kaio_shim_register(void);
 void kaio_shim_deregister(void);
 struct workqueue_struct *kaio_shim_workqueue(void);
 struct workqueue_struct *kaio_shim_exit_workqueue(void);
-void kaio_shim_module_get(void);
-void kaio_shim_module_put(void);
 
 /* C: module parameters, by index (enum Param in src/shim.rs). */
 enum {
@@ -63,11 +61,10 @@ struct cred;
 struct mm_struct;
 struct task_struct;
 struct vhost_task;
-struct kaio_umem;
-struct kaio_umem *kaio_shim_umem_alloc(unsigned long size);
-void *kaio_shim_umem_addr(struct kaio_umem *m);
-void kaio_shim_umem_free(struct kaio_umem *m);
-int kaio_shim_mmap_ring(struct vm_area_struct *vma, struct kaio_umem *m);
+struct page;
+void *kaio_shim_vmap(struct page **pages, unsigned int nr);
+int kaio_shim_mmap_ring(struct vm_area_struct *vma, struct page **pages,
+			unsigned long nr_pages);
 const struct cred *kaio_shim_get_current_cred(void);
 bool kaio_shim_cred_is_current(const struct cred *cred);
 void kaio_shim_put_cred(const struct cred *cred);
@@ -84,31 +81,24 @@ bool kaio_shim_access_ok(u64 addr, u64 len);
 struct vhost_task *kaio_shim_worker_create(void *lane, unsigned int idx);
 void kaio_shim_worker_stop(struct vhost_task *vt);
 bool kaio_shim_task_held(struct task_struct *task);
-void kaio_shim_nap(unsigned int ms);
 int kaio_shim_worker_private_fs(void);
 bool kaio_shim_worker_task_work(void);
 bool kaio_shim_current_is_worker(void);
-void kaio_shim_wake_task(struct task_struct *task);
 void kaio_shim_interrupt(struct task_struct *task);
 void kaio_shim_get_root(struct path *root);
 void kaio_shim_get_pwd(struct path *pwd);
-int kaio_shim_current_umask(void);
 int kaio_shim_dirfd_path(int dfd, struct path *dir);
 struct file *kaio_shim_open(const struct path *root, const struct path *dir,
 			    const char *name, int flags, umode_t mode, int umask);
-struct file *kaio_shim_fget(int fd);
-int kaio_shim_valid_open_flags(int flags);
 struct kaio_waitq *kaio_shim_waitq_alloc(void);
 void kaio_shim_waitq_free(struct kaio_waitq *wq);
 struct wait_page_queue *kaio_shim_waitq_arm(struct kaio_waitq *wq, void *data);
 __poll_t kaio_shim_vfs_poll(struct file *file, __poll_t key, void *data);
 int kaio_shim_task_work_add(struct task_struct *task, void *data);
-int kaio_shim_install_fd(struct file *file, bool cloexec);
 void kaio_shim_init_waitqueue_head(struct wait_queue_head *wq);
 
 /* C: one-line wrappers of inline kernel functions (src/kapi.rs). */
 struct folio;
-struct page;
 void kaio_shim_init_sync_kiocb(struct kiocb *kiocb, struct file *file);
 loff_t kaio_shim_i_size_read(const struct inode *inode);
 void kaio_shim_fsnotify_access(struct file *file);

@@ -138,10 +138,11 @@ pub(crate) unsafe extern "C" fn kaio_rust_poll_hook(
         return;
     }
     let w = p.wait[nr].get();
-    // SAFETY: Entry `nr` is not queued (only `nr` entries are); this is
-    // `init_waitqueue_func_entry()` with the entries as `private`, then
-    // `add_wait_queue()` under the queue's lock, which orders these
+    // This is `init_waitqueue_func_entry()` with the entries as `private`,
+    // then `add_wait_queue()` under the queue's lock, which orders these
     // stores before any wake-up that sees the entry.
+    // SAFETY: Entry `nr` is not queued (only `nr` entries are); `head` is
+    // a live wait queue (the safety contract).
     unsafe {
         (*w).flags = 0;
         (*w).private = data;
@@ -180,9 +181,9 @@ impl PollEntries {
         let p: &Entries = &self.0;
         p.events.store(events, Ordering::Relaxed);
         let data = (p as *const Entries).cast_mut().cast();
+        // `data` is these entries, pinned and alive until unhooked.
         // SAFETY: The file is valid and, per the safety contract, outlives
-        // the hooking; `data` is these entries, pinned and alive until
-        // unhooked (type invariant).
+        // the hooking; `data` as above (type invariant).
         let mut mask = unsafe {
             ffi::kaio_shim_vfs_poll(
                 file.as_ptr(),
@@ -211,9 +212,10 @@ impl PollEntries {
             if head.is_null() {
                 continue;
             }
+            // `remove_wait_queue` unlinks it under the queue's lock, so no
+            // wake-up runs on it afterwards.
             // SAFETY: Entry `i` is on `head`, whose file is still open (type
-            // invariant); `remove_wait_queue` unlinks it under the queue's
-            // lock, so no wake-up runs on it afterwards.
+            // invariant).
             unsafe { bindings::remove_wait_queue(head, p.wait[i].get()) };
         }
         // SAFETY: Paired with the lock above.

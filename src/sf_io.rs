@@ -61,9 +61,10 @@ fn write(bv: &[bindings::bio_vec], len: usize, out: &FileRef, kind: OutKind) -> 
                     | bindings::MSG_NOSIGNAL,
                 ..Default::default()
             };
+            // `out` is a socket (`out_kind`): its `struct socket` lives as
+            // long as the file.
             // SAFETY: `bv` holds `bv.len()` bvecs of `len` bytes of
-            // referenced pages, valid for the call; `out` is a socket
-            // (`out_kind`), whose `struct socket` lives as long as the file.
+            // referenced pages, valid for the call; `out` as above.
             unsafe {
                 bindings::iov_iter_bvec(
                     &mut msg.msg_iter,
@@ -219,14 +220,8 @@ impl FileRef {
 /// it is in flight, never by both (the runner waits for the completion).
 struct Window {
     max_pages: usize,
-    /// The window's pages; a socket may still hold the last window's, so
-    /// each window gets fresh ones.
-    pages: UnsafeCell<KVec<Option<Page>>>,
-    /// The window's bvecs: a direct read's bios use this array in place
-    /// (`bio_iov_bvec_set`), so it lives until the read completed, which
-    /// the request's lent reference guarantees is before the next window
-    /// or the end of the request.
-    bv: UnsafeCell<KVec<bindings::bio_vec>>,
+    /// Pages and bvecs: the runner's, or a direct read's while in flight.
+    own: UnsafeCell<Pages>,
     /// The read's kiocb; its `ki_complete` recovers the window from it.
     dio: Opaque<bindings::kiocb>,
     /// The read's result; `-EINPROGRESS` while a direct read is in flight.
@@ -236,6 +231,27 @@ struct Window {
     /// File offset and valid length of the window.
     pos: AtomicI64,
     len: AtomicUsize,
+}
+
+/// The pages of a window.
+struct Pages {
+    /// The window's pages; a socket may still hold the last window's, so
+    /// each window gets fresh ones.
+    pages: KVec<Option<Page>>,
+    /// The window's bvecs: a direct read's bios use this array in place
+    /// (`bio_iov_bvec_set`), so it lives until the read completed, which
+    /// the request's lent reference guarantees is before the next window
+    /// or the end of the request.
+    bv: KVec<bindings::bio_vec>,
+}
+
+impl Pages {
+    /// Drops the pages (a socket keeps its own references).
+    fn put(&mut self) {
+        for p in self.pages.iter_mut() {
+            *p = None;
+        }
+    }
 }
 
 /// A SENDFILE's private window: pages read by direct I/O (NOCACHE, or an
@@ -286,8 +302,7 @@ impl Sf {
         }
         let w = Window {
             max_pages,
-            pages: UnsafeCell::new(pv),
-            bv: UnsafeCell::new(bv),
+            own: UnsafeCell::new(Pages { pages: pv, bv }),
             dio: Opaque::uninit(),
             res: AtomicIsize::new(0),
             data: AtomicPtr::new(core::ptr::null_mut()),
@@ -295,23 +310,6 @@ impl Sf {
             len: AtomicUsize::new(0),
         };
         Ok(Sf(KBox::pin(w, GFP_KERNEL_ACCOUNT)?))
-    }
-
-    /// The window's pages, for the runner.
-    #[allow(clippy::mut_from_ref)]
-    fn pages(&self) -> &mut KVec<Option<Page>> {
-        // SAFETY: Only the request's runner calls this, one call at a
-        // time, and never while a direct read is in flight (type
-        // invariant of `Sf`, and `Window`'s rules).
-        unsafe { &mut *self.0.pages.get() }
-    }
-
-    /// Drops the window's pages (the socket keeps its own references).
-    fn put_pages(&self) {
-        for p in self.pages().iter_mut() {
-            *p = None;
-        }
-        self.0.len.store(0, Ordering::Relaxed);
     }
 
     /// Reads the window at page-aligned `pos` into fresh pages: by direct
@@ -330,7 +328,12 @@ impl Sf {
     ) -> isize {
         let w = &*self.0;
         let f = inf.as_ptr();
-        self.put_pages();
+        // The runner owns the pages: no read is in flight (the last one
+        // completed before the runner ran again; `Sf`'s invariant).
+        // SAFETY: Per the above, and this is the only reference to them.
+        let own = unsafe { &mut *w.own.get() };
+        own.put();
+        w.len.store(0, Ordering::Relaxed);
         w.pos.store(pos, Ordering::Relaxed);
         // Past the end (offsets near LLONG_MAX included): nothing to read.
         // SAFETY: The file is valid.
@@ -339,18 +342,14 @@ impl Sf {
             return 0;
         }
         let nr = len.div_ceil(PAGE_SIZE).min(w.max_pages);
-        let pages = self.pages();
-        // SAFETY: The runner owns the bvecs: no read is in flight (the
-        // last one completed before the runner ran again).
-        let bv = unsafe { &mut *w.bv.get() };
         for i in 0..nr {
             match Page::alloc_page(GFP_KERNEL_ACCOUNT) {
                 Ok(p) => {
-                    bv[i] = kapi::bvec(p.as_ptr(), PAGE_SIZE, 0);
-                    pages[i] = Some(p);
+                    own.bv[i] = kapi::bvec(p.as_ptr(), PAGE_SIZE, 0);
+                    own.pages[i] = Some(p);
                 }
                 Err(_) => {
-                    self.put_pages();
+                    own.put();
                     return errno(bindings::ENOMEM);
                 }
             }
@@ -359,15 +358,15 @@ impl Sf {
         let dio = w.dio.get();
         w.data.store(data, Ordering::Relaxed);
         w.res.store(errno(bindings::EINPROGRESS), Ordering::Relaxed);
-        // SAFETY: `bv` holds `nr` bvecs of fresh pages, and with the kiocb
-        // stays put and alive until the read completed (type invariant:
-        // pinned, and the request's lent reference keeps it). The file is
-        // valid; `dio_done` is given only to direct reads.
+        // The bvecs, pages and kiocb stay put and alive until the read
+        // completed (pinned, and the request's lent reference keeps them).
+        // SAFETY: Per the above; `bv` holds `nr` bvecs of fresh pages, the
+        // file is valid, and `dio_done` is given only to direct reads.
         let ret = unsafe {
             bindings::iov_iter_bvec(
                 &mut iter,
                 bindings::ITER_DEST,
-                bv.as_ptr(),
+                own.bv.as_ptr(),
                 nr as _,
                 nr << PAGE_SHIFT,
             );
@@ -408,14 +407,16 @@ impl Sf {
         let (wpos, wlen) = self.window();
         let off = (pos - wpos) as usize;
         let len = len.min(wlen - off);
-        let pages = self.pages();
+        // SAFETY: The runner owns the pages (no read in flight), and only
+        // reads them here.
+        let own = unsafe { &*self.0.own.get() };
         let mut bv = [bindings::bio_vec::default(); BATCH];
         let (mut nr, mut total) = (0, 0);
         while total < len && nr < BATCH {
             let at = off + total;
             let in_page = at % PAGE_SIZE;
             let n = (PAGE_SIZE - in_page).min(len - total);
-            let Some(page) = pages.get(at >> PAGE_SHIFT).and_then(|p| p.as_ref()) else {
+            let Some(page) = own.pages.get(at >> PAGE_SHIFT).and_then(|p| p.as_ref()) else {
                 break;
             };
             bv[nr] = kapi::bvec(page.as_ptr(), n, in_page);

@@ -79,67 +79,22 @@ module_param(inject_warn, bool, 0444);
 MODULE_PARM_DESC(inject_warn,
 		 "Test only: raise a WARNING at load to prove the test log gate fails");
 
-/*
- * ---- Completion ring memory ----
- * Zeroed pages charged to the submitter's memory cgroup, mapped into the
- * kernel with vmap and into the owner with vm_insert_pages.
- */
+/* ---- Completion ring memory (src/ring_mem.rs) ---- */
 
-struct kaio_umem {
-	unsigned int nr;
-	void *addr;
-	struct page *pages[];
-};
-
-static void kaio_umem_put(struct kaio_umem *m)
+/* Maps @nr pages into the kernel (PAGE_KERNEL is not a constant). */
+void *kaio_shim_vmap(struct page **pages, unsigned int nr)
 {
-	unsigned int i;
-
-	for (i = 0; i < m->nr; i++)
-		if (m->pages[i])
-			__free_page(m->pages[i]);
-	kvfree(m);
-}
-
-struct kaio_umem *kaio_shim_umem_alloc(unsigned long size)
-{
-	unsigned int i, nr = DIV_ROUND_UP(size, PAGE_SIZE);
-	struct kaio_umem *m;
-
-	m = kvzalloc(struct_size(m, pages, nr), GFP_KERNEL_ACCOUNT);
-	if (!m)
-		return NULL;
-	m->nr = nr;
-	for (i = 0; i < nr; i++) {
-		m->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
-		if (!m->pages[i])
-			goto fail;
-	}
-	m->addr = vmap(m->pages, nr, VM_MAP, PAGE_KERNEL);
-	if (m->addr)
-		return m;
-fail:
-	kaio_umem_put(m);
-	return NULL;
-}
-
-void *kaio_shim_umem_addr(struct kaio_umem *m)
-{
-	return m->addr;
-}
-
-void kaio_shim_umem_free(struct kaio_umem *m)
-{
-	vunmap(m->addr);
-	kaio_umem_put(m);
+	return vmap(pages, nr, VM_MAP, PAGE_KERNEL);
 }
 
 /*
- * The ring is shared, never private (a private copy would silently stop
- * seeing completions) and never executable. A fork child does not inherit
- * the mapping: the context belongs to one mm.
+ * Maps the ring's @nr_pages @pages into @vma. The ring is shared, never
+ * private (a private copy would silently stop seeing completions) and
+ * never executable. A fork child does not inherit the mapping: the
+ * context belongs to one mm.
  */
-int kaio_shim_mmap_ring(struct vm_area_struct *vma, struct kaio_umem *m)
+int kaio_shim_mmap_ring(struct vm_area_struct *vma, struct page **pages,
+			unsigned long nr_pages)
 {
 	unsigned long nr = vma_pages(vma);
 
@@ -147,10 +102,10 @@ int kaio_shim_mmap_ring(struct vm_area_struct *vma, struct kaio_umem *m)
 		return -EINVAL;
 	if (vma->vm_flags & VM_EXEC)
 		return -EPERM;
-	if (nr > m->nr)
+	if (nr > nr_pages)
 		return -EINVAL;
 	vm_flags_mod(vma, VM_DONTCOPY | VM_DONTEXPAND, VM_MAYEXEC);
-	return vm_insert_pages(vma, vma->vm_start, m->pages, &nr);
+	return vm_insert_pages(vma, vma->vm_start, pages, &nr);
 }
 
 /* ---- Identity of the submitter: credentials, memory map, task ---- */
@@ -275,12 +230,6 @@ bool kaio_shim_task_held(struct task_struct *task)
 	       (READ_ONCE(task->__state) & TASK_FROZEN);
 }
 
-/* Sleeps (interruptibly: a kworker, not a hung task) for @ms. */
-void kaio_shim_nap(unsigned int ms)
-{
-	schedule_timeout_interruptible(msecs_to_jiffies(ms));
-}
-
 /*
  * Worker side, once: a private copy of the process's fs_struct, so that
  * OPEN can set root and working directory per request without touching
@@ -311,11 +260,6 @@ bool kaio_shim_current_is_worker(void)
 	return current->flags & PF_USER_WORKER;
 }
 
-void kaio_shim_wake_task(struct task_struct *task)
-{
-	wake_up_process(task);
-}
-
 /*
  * Breaks @task (a worker) out of an interruptible wait, as io_uring's
  * cancellation does for its workers: TIF_NOTIFY_SIGNAL makes
@@ -338,11 +282,6 @@ void kaio_shim_get_root(struct path *root)
 void kaio_shim_get_pwd(struct path *pwd)
 {
 	get_fs_pwd(current->fs, pwd);
-}
-
-int kaio_shim_current_umask(void)
-{
-	return current_umask();
 }
 
 /* The directory of @dfd, referenced in @dir; as openat(2) checks it. */
@@ -414,19 +353,7 @@ struct file *kaio_shim_open(const struct path *root, const struct path *dir,
 	return file;
 }
 
-/* ---- Files ---- */
-
-struct file *kaio_shim_fget(int fd)
-{
-	return fget(fd);
-}
-
-int kaio_shim_valid_open_flags(int flags)
-{
-	return !(flags & ~VALID_OPEN_FLAGS) && !(flags & O_PATH);
-}
-
-/* ---- Reads and writes ---- */
+/* ---- Folio wait entries for reads (src/file_io.rs) ---- */
 
 struct kaio_waitq {
 	struct wait_page_queue wpq;
@@ -647,16 +574,6 @@ int kaio_shim_task_work_add(struct task_struct *task, void *data)
 	return ret;
 }
 
-/* In the submitter's context: installs @file (consumed on success). */
-int kaio_shim_install_fd(struct file *file, bool cloexec)
-{
-	int fd = get_unused_fd_flags(cloexec ? O_CLOEXEC : 0);
-
-	if (fd >= 0)
-		fd_install(fd, file);
-	return fd;
-}
-
 /* ---- The device: misc device, poll, stats ---- */
 
 void kaio_shim_init_waitqueue_head(struct wait_queue_head *wq)
@@ -722,17 +639,6 @@ struct workqueue_struct *kaio_shim_workqueue(void)
 struct workqueue_struct *kaio_shim_exit_workqueue(void)
 {
 	return kaio_exit_wq;
-}
-
-/* Taken by release, under the file's own reference. */
-void kaio_shim_module_get(void)
-{
-	__module_get(THIS_MODULE);
-}
-
-void kaio_shim_module_put(void)
-{
-	module_put(THIS_MODULE);
 }
 
 int kaio_shim_register(void)

@@ -11,7 +11,7 @@ use core::ptr::NonNull;
 use kernel::{
     bindings,
     error::to_result,
-    ffi::{c_char, c_int, c_void},
+    ffi::{c_char, c_int, c_uint, c_void},
     prelude::*,
     str::CStr,
     workqueue::Queue,
@@ -19,6 +19,7 @@ use kernel::{
 
 pub(crate) use crate::{
     poll_wait::PollEntries,
+    ring_mem::UserMem,
     sf_io::{OutKind, Sf},
     users::UserCharge,
 };
@@ -38,16 +39,7 @@ mod ffi {
         pub(super) fn kaio_shim_deregister();
         pub(super) fn kaio_shim_workqueue() -> *mut bindings::workqueue_struct;
         pub(super) fn kaio_shim_exit_workqueue() -> *mut bindings::workqueue_struct;
-        pub(super) fn kaio_shim_module_get();
-        pub(super) fn kaio_shim_module_put();
         pub(super) fn kaio_shim_init_waitqueue_head(wq: *mut bindings::wait_queue_head);
-        pub(super) fn kaio_shim_umem_alloc(size: usize) -> *mut c_void;
-        pub(super) fn kaio_shim_umem_addr(m: *mut c_void) -> *mut c_void;
-        pub(super) fn kaio_shim_umem_free(m: *mut c_void);
-        pub(super) fn kaio_shim_mmap_ring(
-            vma: *mut bindings::vm_area_struct,
-            m: *mut c_void,
-        ) -> c_int;
         pub(super) fn kaio_shim_get_current_cred() -> *const bindings::cred;
         pub(super) fn kaio_shim_cred_is_current(cred: *const bindings::cred) -> bool;
         pub(super) fn kaio_shim_put_cred(cred: *const bindings::cred);
@@ -64,15 +56,12 @@ mod ffi {
         pub(super) fn kaio_shim_worker_create(lane: *mut c_void, idx: c_uint) -> *mut c_void;
         pub(super) fn kaio_shim_worker_stop(vt: *mut c_void);
         pub(super) fn kaio_shim_task_held(task: *mut bindings::task_struct) -> bool;
-        pub(super) fn kaio_shim_nap(ms: c_uint);
         pub(super) fn kaio_shim_worker_private_fs() -> c_int;
         pub(super) fn kaio_shim_worker_task_work() -> bool;
         pub(super) fn kaio_shim_current_is_worker() -> bool;
-        pub(super) fn kaio_shim_wake_task(task: *mut bindings::task_struct);
         pub(super) fn kaio_shim_interrupt(task: *mut bindings::task_struct);
         pub(super) fn kaio_shim_get_root(root: *mut bindings::path);
         pub(super) fn kaio_shim_get_pwd(pwd: *mut bindings::path);
-        pub(super) fn kaio_shim_current_umask() -> c_int;
         pub(super) fn kaio_shim_dirfd_path(dfd: c_int, dir: *mut bindings::path) -> c_int;
         pub(super) fn kaio_shim_open(
             root: *const bindings::path,
@@ -82,15 +71,12 @@ mod ffi {
             mode: u16,
             umask: c_int,
         ) -> *mut bindings::file;
-        pub(super) fn kaio_shim_fget(fd: c_int) -> *mut bindings::file;
-        pub(super) fn kaio_shim_valid_open_flags(flags: c_int) -> c_int;
         pub(super) fn kaio_shim_waitq_alloc() -> *mut c_void;
         pub(super) fn kaio_shim_waitq_free(wq: *mut c_void);
         pub(super) fn kaio_shim_task_work_add(
             task: *mut bindings::task_struct,
             data: *mut c_void,
         ) -> c_int;
-        pub(super) fn kaio_shim_install_fd(file: *mut bindings::file, cloexec: bool) -> c_int;
         pub(super) fn kaio_shim_param(idx: c_uint) -> u64;
     }
 }
@@ -145,7 +131,7 @@ impl ModuleRef {
     /// Takes a reference; the caller holds one already.
     pub(crate) fn get() -> Self {
         // SAFETY: Called from a file operation: the file holds a reference.
-        unsafe { ffi::kaio_shim_module_get() };
+        unsafe { bindings::__module_get(crate::THIS_MODULE.as_ptr()) };
         ModuleRef(())
     }
 }
@@ -153,7 +139,7 @@ impl ModuleRef {
 impl Drop for ModuleRef {
     fn drop(&mut self) {
         // SAFETY: Paired with `get`.
-        unsafe { ffi::kaio_shim_module_put() };
+        unsafe { bindings::module_put(crate::THIS_MODULE.as_ptr()) };
     }
 }
 
@@ -196,63 +182,6 @@ pub(crate) enum Param {
 pub(crate) fn param(p: Param) -> u64 {
     // SAFETY: Reads a module parameter; any index is accepted.
     unsafe { ffi::kaio_shim_param(p as u32) }
-}
-
-/// Zeroed kernel memory that userspace can map: the completion ring.
-///
-/// # Invariants
-///
-/// `mem` is a `kaio_umem` (zeroed pages) owned by this value, mapped in the
-/// kernel at `ptr`.
-pub(crate) struct UserMem {
-    mem: NonNull<c_void>,
-    ptr: NonNull<u8>,
-}
-
-// SAFETY: The allocation is plain memory, usable from any thread.
-unsafe impl Send for UserMem {}
-// SAFETY: Shared access only hands out raw pointers.
-unsafe impl Sync for UserMem {}
-
-impl UserMem {
-    /// Allocates `size` zeroed bytes (a multiple of the page size),
-    /// charged to the current task's memory cgroup.
-    pub(crate) fn new(size: usize) -> Result<Self> {
-        // SAFETY: Any size is accepted; null means failure.
-        let mem = NonNull::new(unsafe { ffi::kaio_shim_umem_alloc(size) }).ok_or(ENOMEM)?;
-        // SAFETY: `mem` is a live allocation.
-        let ptr = unsafe { ffi::kaio_shim_umem_addr(mem.as_ptr()) };
-        // INVARIANT: a successful allocation of `size` bytes, mapped at `ptr`.
-        Ok(UserMem {
-            mem,
-            ptr: NonNull::new(ptr.cast()).ok_or(ENOMEM)?,
-        })
-    }
-
-    /// Start of the memory.
-    pub(crate) fn as_ptr(&self) -> *mut u8 {
-        self.ptr.as_ptr()
-    }
-
-    /// Maps the memory into `vma` (an mmap of the device at offset 0).
-    ///
-    /// # Safety
-    ///
-    /// `vma` must be the area being set up by the `mmap` file operation.
-    pub(crate) unsafe fn map(&self, vma: *mut bindings::vm_area_struct) -> Result {
-        // The pages are ours (type invariant) and outlive the mapping,
-        // which holds the file.
-        // SAFETY: `vma` is valid per the safety contract; pages as above.
-        to_result(unsafe { ffi::kaio_shim_mmap_ring(vma, self.mem.as_ptr()) })
-    }
-}
-
-impl Drop for UserMem {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant we own the allocation. Mappings keep
-        // the file, and so the context and this memory, alive.
-        unsafe { ffi::kaio_shim_umem_free(self.mem.as_ptr()) };
-    }
 }
 
 /// A counted reference to a set of credentials.
@@ -385,7 +314,7 @@ impl TaskRef {
     /// Wakes the task if it sleeps (a worker waiting for work).
     pub(crate) fn wake(&self) {
         // SAFETY: By the type invariant the task is valid.
-        unsafe { ffi::kaio_shim_wake_task(self.0.as_ptr()) }
+        unsafe { bindings::wake_up_process(self.0.as_ptr()) };
     }
 
     /// Whether the task is stopped, traced or frozen (it would not exit
@@ -443,13 +372,12 @@ pub(crate) fn access_ok(addr: u64, len: u64) -> bool {
 /// The current task's umask.
 pub(crate) fn current_umask() -> u16 {
     // SAFETY: Reads `current->fs->umask`.
-    (unsafe { ffi::kaio_shim_current_umask() }) as u16
+    (unsafe { bindings::current_umask() }) as u16
 }
 
 /// Whether `flags` are open(2) flags kaio accepts (`O_PATH` is not).
 pub(crate) fn valid_open_flags(flags: u32) -> bool {
-    // SAFETY: Pure function of its argument.
-    unsafe { ffi::kaio_shim_valid_open_flags(flags as c_int) != 0 }
+    flags & !bindings::VALID_OPEN_FLAGS == 0 && flags & bindings::O_PATH == 0
 }
 
 /// A referenced `struct path`.
@@ -597,7 +525,7 @@ impl FileRef {
     /// The file open as `fd` in the current task (`EBADF`).
     pub(crate) fn fget(fd: i32) -> Result<Self> {
         // SAFETY: Looks `fd` up in the current task's table; takes a reference.
-        let f = unsafe { ffi::kaio_shim_fget(fd) };
+        let f = unsafe { bindings::fget(fd as c_uint) };
         // INVARIANT: non-null means a reference was taken.
         Ok(FileRef(NonNull::new(f).ok_or(EBADF)?))
     }
@@ -639,14 +567,16 @@ impl FileRef {
 
     /// Installs the file in the current task's fd table; returns the fd.
     pub(crate) fn install(self, cloexec: bool) -> Result<i32> {
-        let f = core::mem::ManuallyDrop::new(self);
-        // SAFETY: The file is valid; on success `fd_install` consumes our
-        // reference.
-        let fd = unsafe { ffi::kaio_shim_install_fd(f.0.as_ptr(), cloexec) };
+        let flags = if cloexec { bindings::O_CLOEXEC } else { 0 };
+        // SAFETY: Reserves a slot in the current task's fd table.
+        let fd = unsafe { bindings::get_unused_fd_flags(flags) };
         if fd < 0 {
-            drop(core::mem::ManuallyDrop::into_inner(f));
             return Err(Error::from_errno(fd));
         }
+        let f = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `fd` is the slot just reserved; `fd_install` consumes our
+        // reference to the valid file.
+        unsafe { bindings::fd_install(fd as c_uint, f.0.as_ptr()) };
         Ok(fd)
     }
 
@@ -731,8 +661,9 @@ pub(crate) fn current_is_worker() -> bool {
 
 /// Sleeps for `ms` milliseconds, interruptibly (a kworker's idle wait).
 pub(crate) fn nap(ms: u32) {
+    let j = kernel::time::msecs_to_jiffies(ms);
     // SAFETY: Called from process context.
-    unsafe { ffi::kaio_shim_nap(ms) }
+    unsafe { bindings::schedule_timeout_interruptible(j as _) };
 }
 
 /// In a worker: gives it a private copy of its process's fs_struct.

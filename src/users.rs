@@ -111,9 +111,10 @@ impl UsersTable {
 impl Users {
     fn get() -> &'static Users {
         let p = USERS.load(Ordering::Acquire);
-        // SAFETY: Published at module init before any file of `/dev/kaio`
-        // could be opened, and withdrawn at module exit when none is open
-        // and no request is left: every charge happens in between.
+        // Published at module init before any file of `/dev/kaio` could be
+        // opened, withdrawn at module exit when none is open and no request
+        // is left: every charge happens in between.
+        // SAFETY: So `p` points to the live table.
         unsafe { &*p }
     }
 }
