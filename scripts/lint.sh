@@ -14,7 +14,7 @@ else
 	printf '%s\n' "$out" | head -40 | sed 's/^/# /'
 	echo "not ok 1 rustfmt (kernel .rustfmt.toml) clean"
 fi
-c_files=(src/shim.c src/kaio_shim.h src/uapi_layout.c include/uapi/linux/kaio.h)
+c_files=(src/shim.c src/kaio_shim.h src/uapi_layout.c src/kconst.c include/uapi/linux/kaio.h)
 if out=$(perl "$ksrc/scripts/checkpatch.pl" --no-tree --quiet --strict --show-types \
 		--ignore FILE_PATH_CHANGES \
 		-f "${c_files[@]}" 2>&1); then

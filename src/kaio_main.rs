@@ -13,8 +13,10 @@ use kernel::prelude::*;
 
 mod context;
 mod file;
+mod file_io;
 mod iocb;
 mod ioctl;
+mod kapi;
 mod limits;
 mod op_close;
 mod op_fsync;
@@ -23,11 +25,15 @@ mod op_rw;
 mod op_sendfile;
 mod opdef;
 mod park;
+mod poll_wait;
 mod request;
 mod ring;
+mod ring_mem;
+mod sf_io;
 mod shim;
 mod stats;
 mod uapi;
+mod users;
 mod worker;
 
 module! {
@@ -39,13 +45,20 @@ module! {
 }
 
 struct Kaio {
+    // Dropped in this order: no file is open, no request is left, when
+    // the table of users goes.
     _dev: shim::MiscDevice,
+    _users: users::UsersTable,
 }
 
 impl kernel::Module for Kaio {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        let users = users::UsersTable::new()?;
         let dev = shim::MiscDevice::register()?;
         pr_info!("/dev/kaio ready, ABI version {}\n", uapi::ABI_VERSION);
-        Ok(Kaio { _dev: dev })
+        Ok(Kaio {
+            _dev: dev,
+            _users: users,
+        })
     }
 }

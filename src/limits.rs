@@ -3,7 +3,7 @@
 //! Limits: requests in flight and kernel memory held for requests, rings
 //! and SENDFILE windows, bounded module-wide (`max_inflight`, `max_memory`)
 //! and per user (`max_user_inflight`, `max_user_memory`: the counts live in
-//! the shim's table of users). The memory itself is also charged to the
+//! the table of users in `users.rs`). The memory itself is also charged to the
 //! submitter's memory cgroup.
 
 use crate::shim::{self, Param, UserCharge};

@@ -1,27 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * kaio C shim: registers /dev/kaio as a misc device and forwards its file
- * operations to the Rust code, and reaches the few kernel APIs that 6.12's
- * Rust bindings cannot express (inline helpers, poll tables, vhost_task
- * workers, task_work, folio wait entries, bvec iterators). The state
- * machines and every decision live in Rust.
+ * operations to the Rust code, and holds what 6.12's Rust support cannot
+ * express: module parameters, the poll and mmap glue, vhost_task workers,
+ * task_work, folio wait entries, fs_struct swaps, and one-line wrappers of
+ * static inline kernel functions and macros, which bindgen cannot call.
+ * The state machines, the I/O paths and every decision live in Rust.
  */
-#include <linux/bvec.h>
 #include <linux/cred.h>
 #include <linux/debugfs.h>
-#include <linux/fadvise.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/fs_struct.h>
 #include <linux/fsnotify.h>
-#include <linux/hashtable.h>
 #include <linux/miscdevice.h>
-#include <linux/net.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/namei.h>
 #include <linux/pagemap.h>
-#include <linux/pagevec.h>
 #include <linux/poll.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -31,7 +27,6 @@
 #include <linux/slab.h>
 #include <linux/task_work.h>
 #include <linux/uaccess.h>
-#include <linux/uio.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
 
@@ -74,6 +69,8 @@ u64 kaio_shim_param(unsigned int idx)
 		return clamp(READ_ONCE(sendfile_window), 1U, 1024U);
 	case KAIO_PARAM_MAX_USER_INFLIGHT:
 		return READ_ONCE(max_user_inflight);
+	case KAIO_PARAM_MAX_USER_MEMORY:
+		return READ_ONCE(max_user_memory);
 	}
 	return 0;
 }
@@ -83,67 +80,22 @@ module_param(inject_warn, bool, 0444);
 MODULE_PARM_DESC(inject_warn,
 		 "Test only: raise a WARNING at load to prove the test log gate fails");
 
-/*
- * ---- Completion ring memory ----
- * Zeroed pages charged to the submitter's memory cgroup, mapped into the
- * kernel with vmap and into the owner with vm_insert_pages.
- */
+/* ---- Completion ring memory (src/ring_mem.rs) ---- */
 
-struct kaio_umem {
-	unsigned int nr;
-	void *addr;
-	struct page *pages[];
-};
-
-static void kaio_umem_put(struct kaio_umem *m)
+/* Maps @nr pages into the kernel (PAGE_KERNEL is not a constant). */
+void *kaio_shim_vmap(struct page **pages, unsigned int nr)
 {
-	unsigned int i;
-
-	for (i = 0; i < m->nr; i++)
-		if (m->pages[i])
-			__free_page(m->pages[i]);
-	kvfree(m);
-}
-
-struct kaio_umem *kaio_shim_umem_alloc(unsigned long size)
-{
-	unsigned int i, nr = DIV_ROUND_UP(size, PAGE_SIZE);
-	struct kaio_umem *m;
-
-	m = kvzalloc(struct_size(m, pages, nr), GFP_KERNEL_ACCOUNT);
-	if (!m)
-		return NULL;
-	m->nr = nr;
-	for (i = 0; i < nr; i++) {
-		m->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
-		if (!m->pages[i])
-			goto fail;
-	}
-	m->addr = vmap(m->pages, nr, VM_MAP, PAGE_KERNEL);
-	if (m->addr)
-		return m;
-fail:
-	kaio_umem_put(m);
-	return NULL;
-}
-
-void *kaio_shim_umem_addr(struct kaio_umem *m)
-{
-	return m->addr;
-}
-
-void kaio_shim_umem_free(struct kaio_umem *m)
-{
-	vunmap(m->addr);
-	kaio_umem_put(m);
+	return vmap(pages, nr, VM_MAP, PAGE_KERNEL);
 }
 
 /*
- * The ring is shared, never private (a private copy would silently stop
- * seeing completions) and never executable. A fork child does not inherit
- * the mapping: the context belongs to one mm.
+ * Maps the ring's @nr_pages @pages into @vma. The ring is shared, never
+ * private (a private copy would silently stop seeing completions) and
+ * never executable. A fork child does not inherit the mapping: the
+ * context belongs to one mm.
  */
-int kaio_shim_mmap_ring(struct vm_area_struct *vma, struct kaio_umem *m)
+int kaio_shim_mmap_ring(struct vm_area_struct *vma, struct page **pages,
+			unsigned long nr_pages)
 {
 	unsigned long nr = vma_pages(vma);
 
@@ -151,10 +103,10 @@ int kaio_shim_mmap_ring(struct vm_area_struct *vma, struct kaio_umem *m)
 		return -EINVAL;
 	if (vma->vm_flags & VM_EXEC)
 		return -EPERM;
-	if (nr > m->nr)
+	if (nr > nr_pages)
 		return -EINVAL;
 	vm_flags_mod(vma, VM_DONTCOPY | VM_DONTEXPAND, VM_MAYEXEC);
-	return vm_insert_pages(vma, vma->vm_start, m->pages, &nr);
+	return vm_insert_pages(vma, vma->vm_start, pages, &nr);
 }
 
 /* ---- Identity of the submitter: credentials, memory map, task ---- */
@@ -229,87 +181,6 @@ bool kaio_shim_access_ok(u64 addr, u64 len)
 	return access_ok(u64_to_user_ptr(addr), len);
 }
 
-/* ---- Per-user accounting (real uid), as RLIMIT_NPROC counts ---- */
-
-struct kaio_user {
-	struct hlist_node node;
-	kuid_t uid;
-	unsigned int count;
-	u64 bytes;
-};
-
-static DEFINE_HASHTABLE(kaio_users, 6);
-static DEFINE_SPINLOCK(kaio_users_lock);
-
-static struct kaio_user *kaio_user_find(kuid_t uid)
-{
-	struct kaio_user *u;
-
-	hash_for_each_possible(kaio_users, u, node, __kuid_val(uid))
-		if (uid_eq(u->uid, uid))
-			return u;
-	return NULL;
-}
-
-/*
- * Counts @reqs requests and @bytes of kernel memory for the current user:
- * its uid, or -EAGAIN past max_user_inflight or max_user_memory.
- */
-int kaio_shim_user_charge(u32 *uid, u32 reqs, u64 bytes)
-{
-	struct kaio_user *u, *fresh = kzalloc(sizeof(*fresh), GFP_KERNEL);
-	kuid_t kuid = current_uid();
-	unsigned long flags;
-	int ret = 0;
-
-	spin_lock_irqsave(&kaio_users_lock, flags);
-	u = kaio_user_find(kuid);
-	if (!u && fresh) {
-		u = fresh;
-		fresh = NULL;
-		u->uid = kuid;
-		hash_add(kaio_users, &u->node, __kuid_val(kuid));
-	}
-	if (!u) {
-		ret = -ENOMEM;
-	} else if ((u64)u->count + reqs > READ_ONCE(max_user_inflight) ||
-		   u->bytes + bytes > READ_ONCE(max_user_memory)) {
-		ret = -EAGAIN;
-	} else {
-		u->count += reqs;
-		u->bytes += bytes;
-	}
-	if (u && !u->count && !u->bytes) {
-		hash_del(&u->node);
-		fresh = u;
-	}
-	spin_unlock_irqrestore(&kaio_users_lock, flags);
-	kfree(fresh);
-	*uid = __kuid_val(kuid);
-	return ret;
-}
-
-void kaio_shim_user_uncharge(u32 uid, u32 reqs, u64 bytes)
-{
-	struct kaio_user *u;
-	unsigned long flags;
-
-	spin_lock_irqsave(&kaio_users_lock, flags);
-	u = kaio_user_find(KUIDT_INIT(uid));
-	if (WARN_ON_ONCE(!u || u->count < reqs || u->bytes < bytes)) {
-		u = NULL;
-	} else {
-		u->count -= reqs;
-		u->bytes -= bytes;
-		if (!u->count && !u->bytes)
-			hash_del(&u->node);
-		else
-			u = NULL;
-	}
-	spin_unlock_irqrestore(&kaio_users_lock, flags);
-	kfree(u);
-}
-
 /* ---- Workers: threads of the submitting process (vhost_task) ---- */
 
 static bool kaio_worker_fn(void *lane)
@@ -360,12 +231,6 @@ bool kaio_shim_task_held(struct task_struct *task)
 	       (READ_ONCE(task->__state) & TASK_FROZEN);
 }
 
-/* Sleeps (interruptibly: a kworker, not a hung task) for @ms. */
-void kaio_shim_nap(unsigned int ms)
-{
-	schedule_timeout_interruptible(msecs_to_jiffies(ms));
-}
-
 /*
  * Worker side, once: a private copy of the process's fs_struct, so that
  * OPEN can set root and working directory per request without touching
@@ -396,11 +261,6 @@ bool kaio_shim_current_is_worker(void)
 	return current->flags & PF_USER_WORKER;
 }
 
-void kaio_shim_wake_task(struct task_struct *task)
-{
-	wake_up_process(task);
-}
-
 /*
  * Breaks @task (a worker) out of an interruptible wait, as io_uring's
  * cancellation does for its workers: TIF_NOTIFY_SIGNAL makes
@@ -423,11 +283,6 @@ void kaio_shim_get_root(struct path *root)
 void kaio_shim_get_pwd(struct path *pwd)
 {
 	get_fs_pwd(current->fs, pwd);
-}
-
-int kaio_shim_current_umask(void)
-{
-	return current_umask();
 }
 
 /* The directory of @dfd, referenced in @dir; as openat(2) checks it. */
@@ -532,49 +387,7 @@ struct file *kaio_shim_open_cached(const char *name, int flags, umode_t mode)
 	return file;
 }
 
-/* ---- Files ---- */
-
-struct file *kaio_shim_fget(int fd)
-{
-	return fget(fd);
-}
-
-unsigned int kaio_shim_file_caps(struct file *file)
-{
-	umode_t mode = file_inode(file)->i_mode;
-	unsigned int caps = 0;
-
-	if (file->f_mode & FMODE_READ)
-		caps |= KAIO_CAP_READ;
-	if (file->f_mode & FMODE_WRITE)
-		caps |= KAIO_CAP_WRITE;
-	if (S_ISDIR(mode))
-		caps |= KAIO_CAP_DIR;
-	if (S_ISREG(mode))
-		caps |= KAIO_CAP_REG;
-	if ((file->f_mode & FMODE_NOWAIT) && file->f_op->read_iter &&
-	    (file->f_op->fop_flags & FOP_BUFFER_RASYNC) &&
-	    !(file->f_flags & O_DIRECT))
-		caps |= KAIO_CAP_ASYNC_READ;
-	if (file->f_mode & FMODE_CAN_ODIRECT)
-		caps |= KAIO_CAP_CAN_DIRECT;
-	if (file->f_flags & O_DIRECT)
-		caps |= KAIO_CAP_O_DIRECT;
-	if (file->f_flags & O_APPEND)
-		caps |= KAIO_CAP_APPEND;
-	/* Pipes, FIFOs, sockets, ttys: transfers park on their wait queue. */
-	if (!S_ISREG(mode) && !S_ISBLK(mode) && file_can_poll(file) &&
-	    (file->f_mode & FMODE_NOWAIT))
-		caps |= KAIO_CAP_STREAM;
-	return caps;
-}
-
-int kaio_shim_valid_open_flags(int flags)
-{
-	return !(flags & ~VALID_OPEN_FLAGS) && !(flags & O_PATH);
-}
-
-/* ---- Reads and writes ---- */
+/* ---- Folio wait entries for reads (src/file_io.rs) ---- */
 
 struct kaio_waitq {
 	struct wait_page_queue wpq;
@@ -609,511 +422,148 @@ static int kaio_waitq_wake(struct wait_queue_entry *wait, unsigned int mode,
 	return 1;
 }
 
-/* A file with ->read but no ->read_iter (much of /proc), as vfs_read(). */
-static ssize_t kaio_read_plain(struct file *file, loff_t *pos, u64 buf,
-			       size_t len)
-{
-	ssize_t ret;
-
-	if (!(file->f_mode & FMODE_CAN_READ) || !file->f_op->read)
-		return -EINVAL;
-	ret = rw_verify_area(READ, file, pos, len);
-	if (ret)
-		return ret;
-	ret = file->f_op->read(file, u64_to_user_ptr(buf), len, pos);
-	if (ret > 0)
-		fsnotify_access(file);
-	return ret;
-}
-
 /*
- * Reads into @iter at @pos. @how: KAIO_IO_WAITQ never waits for the disk
- * (data in the page cache is copied, missing data read ahead; if a folio
- * is being read, @wq is armed with @data and -EIOCBQUEUED returned, or the
- * bytes so far: kaio_rust_read_wake(@data) runs exactly once when the folio
- * is ready; -EAGAIN if no folio could be set up). KAIO_IO_NOWAIT fails
- * with -EAGAIN instead of blocking (streams). KAIO_IO_BLOCK may sleep.
- * vfs_iocb_iter_read() runs the permission hook and fsnotify.
+ * Arms @wq for a read with IOCB_WAITQ (src/file_io.rs): its wake-up hands
+ * @data to kaio_rust_read_wake().
  */
-static ssize_t kaio_read_iter(struct file *file, loff_t pos,
-			      struct iov_iter *iter, int how,
-			      struct kaio_waitq *wq, void *data)
+struct wait_page_queue *kaio_shim_waitq_arm(struct kaio_waitq *wq, void *data)
 {
-	struct kiocb kiocb;
-
-	init_sync_kiocb(&kiocb, file);
-	kiocb.ki_pos = pos;
-	if (how == KAIO_IO_WAITQ) {
-		wq->data = data;
-		init_waitqueue_func_entry(&wq->wpq.wait, kaio_waitq_wake);
-		kiocb.ki_flags |= IOCB_WAITQ;
-		kiocb.ki_waitq = &wq->wpq;
-	} else if (how == KAIO_IO_NOWAIT) {
-		kiocb.ki_flags |= IOCB_NOWAIT;
-	}
-	return vfs_iocb_iter_read(file, &kiocb, iter);
+	wq->data = data;
+	init_waitqueue_func_entry(&wq->wpq.wait, kaio_waitq_wake);
+	return &wq->wpq;
 }
 
-/* Reads up to @len bytes at @pos into the user buffer @buf (current mm). */
-ssize_t kaio_shim_read(struct file *file, loff_t pos, u64 buf, size_t len,
-		       int how, struct kaio_waitq *wq, void *data)
-{
-	struct iov_iter iter;
-	ssize_t ret;
+/* ---- Parking on a pipe, socket, FIFO or tty (src/poll_wait.rs) ---- */
 
-	if (!file->f_op->read_iter)
-		return kaio_read_plain(file, &pos, buf, len);
-	ret = import_ubuf(ITER_DEST, u64_to_user_ptr(buf), len, &iter);
-	if (ret)
-		return ret;
-	return kaio_read_iter(file, pos, &iter, how, wq, data);
-}
-
-/* A file with ->write but no ->write_iter (much of /proc), as vfs_write(). */
-static ssize_t kaio_write_plain(struct file *file, loff_t *pos, u64 buf,
-				size_t len)
-{
-	ssize_t ret;
-
-	if (!(file->f_mode & FMODE_CAN_WRITE) || !file->f_op->write)
-		return -EINVAL;
-	ret = rw_verify_area(WRITE, file, pos, len);
-	if (ret)
-		return ret;
-	file_start_write(file);
-	ret = file->f_op->write(file, u64_to_user_ptr(buf), len, pos);
-	if (ret > 0)
-		fsnotify_modify(file);
-	file_end_write(file);
-	return ret;
-}
-
-/*
- * Writes from the user buffer @buf: KAIO_IO_NOWAIT fails with -EAGAIN
- * instead of blocking (streams); else as pwrite(2), with its permission
- * hook, fsnotify, RLIMIT_FSIZE and freeze protection.
- */
-ssize_t kaio_shim_write(struct file *file, loff_t pos, u64 buf, size_t len,
-			int how)
-{
-	struct iov_iter iter;
-	struct kiocb kiocb;
-	ssize_t ret;
-
-	if (!file->f_op->write_iter)
-		return kaio_write_plain(file, &pos, buf, len);
-	ret = import_ubuf(ITER_SOURCE, u64_to_user_ptr(buf), len, &iter);
-	if (ret)
-		return ret;
-	if (how != KAIO_IO_NOWAIT)
-		return vfs_iter_write(file, &iter, &pos, 0);
-	init_sync_kiocb(&kiocb, file);
-	kiocb.ki_flags |= IOCB_NOWAIT;
-	return vfs_iocb_iter_write(file, &kiocb, &iter);
-}
-
-/* ---- Parking on a pipe, socket, FIFO or tty without a thread ---- */
-
-struct kaio_poll {
-	struct wait_queue_entry wait[KAIO_POLL_HEADS];
-	wait_queue_head_t *head[KAIO_POLL_HEADS];
-	unsigned int nr;
-	bool overflow;
-	__poll_t events;
-	void *owner;
-};
-
-struct kaio_poll *kaio_shim_poll_alloc(void *owner)
-{
-	struct kaio_poll *p = kzalloc(sizeof(*p), GFP_KERNEL_ACCOUNT);
-
-	if (p)
-		p->owner = owner;
-	return p;
-}
-
-/*
- * Takes every entry off its wait queue; no wake-up can see it afterwards.
- * A head that POLLFREE cleared is gone: its memory (a sighand, freed by
- * RCU) is only looked at under rcu_read_lock, as aio_poll_cancel does.
- */
-void kaio_shim_poll_unhook(struct kaio_poll *p)
-{
-	unsigned int i;
-
-	rcu_read_lock();
-	for (i = 0; i < p->nr; i++) {
-		/* Pairs with the release in kaio_poll_wake() (POLLFREE). */
-		wait_queue_head_t *head = smp_load_acquire(&p->head[i]);
-		unsigned long flags;
-
-		if (!head)
-			continue;
-		spin_lock_irqsave(&head->lock, flags);
-		list_del_init(&p->wait[i].entry);
-		spin_unlock_irqrestore(&head->lock, flags);
-	}
-	rcu_read_unlock();
-	p->nr = 0;
-	p->overflow = false;
-}
-
-void kaio_shim_poll_free(struct kaio_poll *p)
-{
-	kaio_shim_poll_unhook(p);
-	kfree(p);
-}
-
-/*
- * Called from the file's wait queue (often softirq: TCP ACKs) with its
- * lock held. The entry stays queued; Rust's park state decides whether
- * this wake-up hands the request back, and the owner unhooks.
- */
-struct kaio_poll_pt {
+/* A poll table (opaque to bindgen) that hands each wait queue to Rust. */
+struct kaio_poll_table {
 	poll_table pt;
-	struct kaio_poll *p;
+	void *data;
 };
-
-static int kaio_poll_wake(struct wait_queue_entry *wait, unsigned int mode,
-			  int sync, void *key)
-{
-	struct kaio_poll *p = wait->private;
-	__poll_t mask = key_to_poll(key);
-
-	if (mask && !(mask & (p->events | EPOLLERR | EPOLLHUP | POLLFREE)))
-		return 0;
-	if (unlikely(mask & POLLFREE)) {
-		/*
-		 * The wait queue itself is going away (signalfd's, with its
-		 * sighand): leave it now and mark the head gone, as aio and
-		 * io_uring do; the owner's unhook skips it.
-		 */
-		list_del_init(&wait->entry);
-		/* The unlink above is done before the head reads as gone. */
-		smp_store_release(&p->head[wait - p->wait], NULL);
-	}
-	kaio_rust_poll_wake(p->owner, in_interrupt());
-	return 0;
-}
 
 static void kaio_poll_queue_proc(struct file *file, wait_queue_head_t *head,
 				 poll_table *pt)
 {
-	struct kaio_poll *p = container_of(pt, struct kaio_poll_pt, pt)->p;
-	struct wait_queue_entry *w;
-
-	if (p->nr >= KAIO_POLL_HEADS) {
-		p->overflow = true;
-		return;
-	}
-	w = &p->wait[p->nr];
-	init_waitqueue_func_entry(w, kaio_poll_wake);
-	w->private = p;
-	p->head[p->nr++] = head;
-	add_wait_queue(head, w);
+	kaio_rust_poll_hook(container_of(pt, struct kaio_poll_table, pt)->data,
+			    head);
 }
 
 /*
- * Hooks @p on @file's wait queues for @events and returns the file's
- * current mask (the caller re-checks readiness after arming, so no
- * wake-up is lost). A file with more wait queues than kaio tracks reports
- * itself ready: the caller retries instead of parking.
+ * vfs_poll(@file) for @key: returns the file's mask; each wait queue the
+ * file polls on goes to kaio_rust_poll_hook(@data, head).
  */
-__poll_t kaio_shim_poll_arm(struct kaio_poll *p, struct file *file,
-			    __poll_t events)
+__poll_t kaio_shim_vfs_poll(struct file *file, __poll_t key, void *data)
 {
-	struct kaio_poll_pt spt = { .p = p };
-	__poll_t mask;
+	struct kaio_poll_table t = { .data = data };
 
-	p->events = events;
-	init_poll_funcptr(&spt.pt, kaio_poll_queue_proc);
-	spt.pt._key = events | EPOLLERR | EPOLLHUP;
-	mask = vfs_poll(file, &spt.pt);
-	if (p->overflow)
-		mask |= events;
-	return mask;
-}
-
-/* ---- SENDFILE: page cache or private pages -> socket, pipe or file ---- */
-
-/* What SENDFILE can write to; -EINVAL for anything else (as sendfile(2)). */
-int kaio_shim_out_kind(struct file *out)
-{
-	umode_t mode = file_inode(out)->i_mode;
-
-	if (!(out->f_mode & FMODE_WRITE))
-		return -EBADF;
-	if (out->f_flags & O_APPEND)
-		return -EINVAL;
-	if (sock_from_file(out))
-		return KAIO_OUT_SOCKET;
-	if (S_ISFIFO(mode))
-		return KAIO_OUT_PIPE;
-	if (S_ISREG(mode))
-		return KAIO_OUT_FILE;
-	return -EINVAL;
-}
-
-/* Writes @nr bvecs without blocking: bytes written, -EAGAIN when full. */
-static ssize_t kaio_sf_write(struct bio_vec *bv, unsigned int nr, size_t len,
-			     struct file *out, int kind)
-{
-	struct iov_iter iter;
-	ssize_t ret;
-
-	iov_iter_bvec(&iter, ITER_SOURCE, bv, nr, len);
-	if (kind == KAIO_OUT_SOCKET) {
-		struct msghdr msg = {
-			.msg_flags = MSG_SPLICE_PAGES | MSG_DONTWAIT | MSG_NOSIGNAL,
-		};
-
-		msg.msg_iter = iter;
-		return sock_sendmsg(sock_from_file(out), &msg);
-	}
-	if (kind == KAIO_OUT_PIPE) {
-		struct kiocb kiocb;
-
-		init_sync_kiocb(&kiocb, out);
-		kiocb.ki_flags |= IOCB_NOWAIT;
-		return vfs_iocb_iter_write(out, &kiocb, &iter);
-	}
-	/* A regular file: at its position, as sendfile(2) writes. */
-	mutex_lock(&out->f_pos_lock);
-	ret = vfs_iter_write(out, &iter, &out->f_pos, 0);
-	mutex_unlock(&out->f_pos_lock);
-	return ret;
+	init_poll_funcptr(&t.pt, kaio_poll_queue_proc);
+	t.pt._key = key;
+	return vfs_poll(file, &t.pt);
 }
 
 /*
- * Sends up to @len bytes at @pos of @in from the page cache, with no copy
- * to a socket (the socket takes its own page references): the contiguous
- * run of uptodate folios starting at @pos. Returns bytes sent; 0 at EOF;
- * -ENODATA if the folio at @pos is not cached and uptodate (the caller
- * reads it in); -EAGAIN if @out is full. The bvecs live on the stack: a
- * parked request holds no per-window array. The read's permission hook and
- * access notification run as for sendfile(2).
+ * ---- Inline kernel functions and macros, for the Rust code ----
+ * bindgen cannot call a static inline function or a macro: each of these
+ * is one call of one, with the kernel's own types (src/kapi.rs).
  */
-ssize_t kaio_shim_sf_send_cached(struct file *in, loff_t pos, size_t len,
-				 struct file *out, int kind)
+
+void kaio_shim_init_sync_kiocb(struct kiocb *kiocb, struct file *file)
 {
-	struct bio_vec bv[KAIO_SF_BATCH];
-	struct folio_batch fbatch;
-	loff_t size = i_size_read(file_inode(in));
-	pgoff_t start = pos >> PAGE_SHIFT;
-	unsigned int i, nr = 0;
-	size_t total = 0;
-	loff_t p = pos;
-	ssize_t ret;
-
-	if (pos >= size)
-		return 0;
-	len = min_t(loff_t, len, size - pos);
-	len = min_t(size_t, len, (size_t)KAIO_SF_BATCH << PAGE_SHIFT);
-	/* The permission hook and fanotify events of sendfile(2)'s read. */
-	ret = rw_verify_area(READ, in, &pos, len);
-	if (ret)
-		return ret;
-	folio_batch_init(&fbatch);
-	filemap_get_folios_contig(in->f_mapping, &start,
-				  (pos + len - 1) >> PAGE_SHIFT, &fbatch);
-	for (i = 0; i < folio_batch_count(&fbatch) && total < len; i++) {
-		struct folio *folio = fbatch.folios[i];
-		size_t off;
-
-		if (!folio_test_uptodate(folio) || folio_pos(folio) > p ||
-		    folio_pos(folio) + folio_size(folio) <= p)
-			break;
-		off = p - folio_pos(folio);
-		while (off < folio_size(folio) && total < len && nr < KAIO_SF_BATCH) {
-			size_t in_page = offset_in_page(off);
-			size_t n = min_t(size_t, PAGE_SIZE - in_page, len - total);
-
-			bvec_set_page(&bv[nr++], folio_page(folio, off >> PAGE_SHIFT),
-				      n, in_page);
-			total += n;
-			off += n;
-			p += n;
-		}
-	}
-	ret = total ? kaio_sf_write(bv, nr, total, out, kind) : -ENODATA;
-	folio_batch_release(&fbatch);
-	if (ret > 0)
-		fsnotify_access(in);
-	return ret;
+	init_sync_kiocb(kiocb, file);
 }
 
-/*
- * Brings [pos, pos + len) into the page cache without copying and without
- * waiting for the disk: as kaio_shim_read() with a discard iterator.
- */
-ssize_t kaio_shim_sf_fill(struct file *in, loff_t pos, size_t len,
-			  struct kaio_waitq *wq, void *data)
+loff_t kaio_shim_i_size_read(const struct inode *inode)
 {
-	struct iov_iter iter;
-
-	iov_iter_discard(&iter, ITER_DEST, len);
-	return kaio_read_iter(in, pos, &iter, wq ? KAIO_IO_WAITQ : KAIO_IO_BLOCK,
-			      wq, data);
+	return i_size_read(inode);
 }
 
-/* Starts reading [pos, pos + len) into the page cache; does not wait. */
-void kaio_shim_sf_prefetch(struct file *in, loff_t pos, size_t len)
+void kaio_shim_fsnotify_access(struct file *file)
 {
-	vfs_fadvise(in, pos, len, POSIX_FADV_WILLNEED);
+	fsnotify_access(file);
 }
 
-/* ---- A private window: direct reads (NOCACHE, O_DIRECT), or copies ---- */
-
-struct kaio_sf {
-	unsigned int max_pages;
-	/*
-	 * The window's bvecs: a direct read's bios use this array in place
-	 * (bio_iov_bvec_set), so it lives until the read completed, which
-	 * the request's lent reference guarantees is before the next window
-	 * or the end of the request.
-	 */
-	struct bio_vec *bv;
-	struct kiocb dio;
-	long dio_res;
-	void *data;
-	loff_t buf_pos;
-	size_t buf_len;
-	struct page *pages[];
-};
-
-struct kaio_sf *kaio_shim_sf_alloc(unsigned int max_pages)
+bool kaio_shim_folio_test_uptodate(const struct folio *folio)
 {
-	struct kaio_sf *sf;
-
-	sf = kzalloc(struct_size(sf, pages, max_pages), GFP_KERNEL_ACCOUNT);
-	if (!sf)
-		return NULL;
-	sf->bv = kcalloc(max_pages, sizeof(*sf->bv), GFP_KERNEL_ACCOUNT);
-	if (!sf->bv) {
-		kfree(sf);
-		return NULL;
-	}
-	sf->max_pages = max_pages;
-	return sf;
+	return folio_test_uptodate(folio);
 }
 
-static void kaio_sf_put_pages(struct kaio_sf *sf)
+loff_t kaio_shim_folio_pos(struct folio *folio)
 {
-	unsigned int i;
-
-	for (i = 0; i < sf->max_pages; i++) {
-		if (sf->pages[i])
-			put_page(sf->pages[i]);
-		sf->pages[i] = NULL;
-	}
-	sf->buf_len = 0;
+	return folio_pos(folio);
 }
 
-/* No read in flight (the request's lent reference guarantees it). */
-void kaio_shim_sf_free(struct kaio_sf *sf)
+size_t kaio_shim_folio_size(const struct folio *folio)
 {
-	kaio_sf_put_pages(sf);
-	kfree(sf->bv);
-	kfree(sf);
+	return folio_size(folio);
 }
 
-static void kaio_sf_dio_done(struct kiocb *iocb, long res)
+struct page *kaio_shim_folio_page(struct folio *folio, unsigned long n)
 {
-	struct kaio_sf *sf = container_of(iocb, struct kaio_sf, dio);
-
-	WRITE_ONCE(sf->dio_res, res);
-	kaio_rust_sf_wake(sf->data, in_interrupt());
+	return folio_page(folio, n);
 }
 
-/*
- * Reads one window at page-aligned @pos into fresh private pages (the
- * previous window's pages may still be referenced by the socket). With
- * @direct, by direct I/O (the file must support it): returns the bytes if
- * the read completed at once, -EIOCBQUEUED if kaio_rust_sf_wake(@data)
- * will report it (from the bio completion), or an error. Without, a
- * buffered copy for files whose data is not in the page cache (tmpfs
- * holes, sysfs, procfs): returns the bytes. kaio_shim_sf_dio_result()
- * gives the result and makes it the valid window.
- */
-ssize_t kaio_shim_sf_window(struct kaio_sf *sf, struct file *in, loff_t pos,
-			    size_t len, bool direct, void *data)
+bool kaio_shim_in_interrupt(void)
 {
-	unsigned int i, nr = min_t(size_t, DIV_ROUND_UP(len, PAGE_SIZE), sf->max_pages);
-	struct bio_vec *bv = sf->bv;
-	struct iov_iter iter;
-	ssize_t ret;
-
-	kaio_sf_put_pages(sf);
-	sf->buf_pos = pos;
-	/* Past the end (offsets near LLONG_MAX included): nothing to read. */
-	if (pos >= i_size_read(file_inode(in))) {
-		WRITE_ONCE(sf->dio_res, 0);
-		return 0;
-	}
-	for (i = 0; i < nr; i++) {
-		sf->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT);
-		if (!sf->pages[i]) {
-			kaio_sf_put_pages(sf);
-			return -ENOMEM;
-		}
-		bvec_set_page(&bv[i], sf->pages[i], PAGE_SIZE, 0);
-	}
-	iov_iter_bvec(&iter, ITER_DEST, bv, nr, (size_t)nr << PAGE_SHIFT);
-	init_sync_kiocb(&sf->dio, in);
-	sf->dio.ki_pos = pos;
-	sf->data = data;
-	sf->buf_pos = pos;
-	if (direct) {
-		sf->dio.ki_flags |= IOCB_DIRECT;
-		sf->dio.ki_complete = kaio_sf_dio_done;
-	}
-	WRITE_ONCE(sf->dio_res, -EINPROGRESS);
-	ret = vfs_iocb_iter_read(in, &sf->dio, &iter);
-	if (ret != -EIOCBQUEUED)
-		WRITE_ONCE(sf->dio_res, ret);
-	return ret;
+	return in_interrupt();
 }
 
-/* The completed read's result; it becomes the valid window. */
-long kaio_shim_sf_dio_result(struct kaio_sf *sf)
+void kaio_shim_file_start_write(struct file *file)
 {
-	long res = READ_ONCE(sf->dio_res);
-
-	sf->buf_len = res > 0 ? res : 0;
-	return res;
+	file_start_write(file);
 }
 
-/*
- * Sends up to @len bytes at @pos from the private window (which must hold
- * @pos): bytes sent, or -EAGAIN if @out is full.
- */
-ssize_t kaio_shim_sf_send_private(struct kaio_sf *sf, loff_t pos, size_t len,
-				  struct file *out, int kind)
+void kaio_shim_file_end_write(struct file *file)
 {
-	struct bio_vec bv[KAIO_SF_BATCH];
-	size_t off = pos - sf->buf_pos, total = 0;
-	unsigned int nr = 0;
-
-	len = min_t(size_t, len, sf->buf_len - off);
-	while (total < len && nr < KAIO_SF_BATCH) {
-		size_t in_page = offset_in_page(off + total);
-		size_t n = min_t(size_t, PAGE_SIZE - in_page, len - total);
-
-		bvec_set_page(&bv[nr++], sf->pages[(off + total) >> PAGE_SHIFT], n, in_page);
-		total += n;
-	}
-	return total ? kaio_sf_write(bv, nr, total, out, kind) : 0;
+	file_end_write(file);
 }
 
-/* Start and valid length of the private window. */
-loff_t kaio_shim_sf_buf_pos(struct kaio_sf *sf)
+void kaio_shim_fsnotify_modify(struct file *file)
 {
-	return sf->buf_pos;
+	fsnotify_modify(file);
 }
 
-size_t kaio_shim_sf_buf_len(struct kaio_sf *sf)
+void kaio_shim_list_del_init(struct list_head *entry)
 {
-	return sf->buf_len;
+	list_del_init(entry);
+}
+
+void kaio_shim_rcu_read_lock(void)
+	__acquires(RCU)
+{
+	rcu_read_lock();
+}
+
+void kaio_shim_rcu_read_unlock(void)
+	__releases(RCU)
+{
+	rcu_read_unlock();
+}
+
+unsigned long kaio_shim_spin_lock_irqsave(spinlock_t *lock)
+	__acquires(lock)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(lock, flags);
+	return flags;
+}
+
+void kaio_shim_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
+	__releases(lock)
+{
+	spin_unlock_irqrestore(lock, flags);
+}
+
+/* The real uid of the current task (per-user accounting, src/users.rs). */
+u32 kaio_shim_current_uid(void)
+{
+	return __kuid_val(current_uid());
+}
+
+/* A broken invariant the Rust code found, reported once. */
+void kaio_shim_warn_once(void)
+{
+	WARN_ON_ONCE(1);
 }
 
 /* ---- Installing a KEEP'd file in the submitter's fd table ---- */
@@ -1156,16 +606,6 @@ int kaio_shim_task_work_add(struct task_struct *task, void *data)
 		kfree(tw);
 	}
 	return ret;
-}
-
-/* In the submitter's context: installs @file (consumed on success). */
-int kaio_shim_install_fd(struct file *file, bool cloexec)
-{
-	int fd = get_unused_fd_flags(cloexec ? O_CLOEXEC : 0);
-
-	if (fd >= 0)
-		fd_install(fd, file);
-	return fd;
 }
 
 /* ---- The device: misc device, poll, stats ---- */
@@ -1239,17 +679,6 @@ struct workqueue_struct *kaio_shim_workqueue(void)
 struct workqueue_struct *kaio_shim_exit_workqueue(void)
 {
 	return kaio_exit_wq;
-}
-
-/* Taken by release, under the file's own reference. */
-void kaio_shim_module_get(void)
-{
-	__module_get(THIS_MODULE);
-}
-
-void kaio_shim_module_put(void)
-{
-	module_put(THIS_MODULE);
 }
 
 int kaio_shim_register(void)

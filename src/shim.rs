@@ -11,10 +11,17 @@ use core::ptr::NonNull;
 use kernel::{
     bindings,
     error::to_result,
-    ffi::{c_char, c_int, c_void},
+    ffi::{c_char, c_int, c_uint, c_void},
     prelude::*,
     str::CStr,
     workqueue::Queue,
+};
+
+pub(crate) use crate::{
+    poll_wait::PollEntries,
+    ring_mem::UserMem,
+    sf_io::{OutKind, Sf},
+    users::UserCharge,
 };
 
 /// The C side, as declared in `kaio_shim.h`.
@@ -32,16 +39,7 @@ mod ffi {
         pub(super) fn kaio_shim_deregister();
         pub(super) fn kaio_shim_workqueue() -> *mut bindings::workqueue_struct;
         pub(super) fn kaio_shim_exit_workqueue() -> *mut bindings::workqueue_struct;
-        pub(super) fn kaio_shim_module_get();
-        pub(super) fn kaio_shim_module_put();
         pub(super) fn kaio_shim_init_waitqueue_head(wq: *mut bindings::wait_queue_head);
-        pub(super) fn kaio_shim_umem_alloc(size: usize) -> *mut c_void;
-        pub(super) fn kaio_shim_umem_addr(m: *mut c_void) -> *mut c_void;
-        pub(super) fn kaio_shim_umem_free(m: *mut c_void);
-        pub(super) fn kaio_shim_mmap_ring(
-            vma: *mut bindings::vm_area_struct,
-            m: *mut c_void,
-        ) -> c_int;
         pub(super) fn kaio_shim_get_current_cred() -> *const bindings::cred;
         pub(super) fn kaio_shim_cred_is_current(cred: *const bindings::cred) -> bool;
         pub(super) fn kaio_shim_put_cred(cred: *const bindings::cred);
@@ -55,20 +53,15 @@ mod ffi {
         pub(super) fn kaio_shim_fatal_signal_pending() -> bool;
         pub(super) fn kaio_shim_cond_resched();
         pub(super) fn kaio_shim_access_ok(addr: u64, len: u64) -> bool;
-        pub(super) fn kaio_shim_user_charge(uid: *mut u32, reqs: u32, bytes: u64) -> c_int;
-        pub(super) fn kaio_shim_user_uncharge(uid: u32, reqs: u32, bytes: u64);
         pub(super) fn kaio_shim_worker_create(lane: *mut c_void, idx: c_uint) -> *mut c_void;
         pub(super) fn kaio_shim_worker_stop(vt: *mut c_void);
         pub(super) fn kaio_shim_task_held(task: *mut bindings::task_struct) -> bool;
-        pub(super) fn kaio_shim_nap(ms: c_uint);
         pub(super) fn kaio_shim_worker_private_fs() -> c_int;
         pub(super) fn kaio_shim_worker_task_work() -> bool;
         pub(super) fn kaio_shim_current_is_worker() -> bool;
-        pub(super) fn kaio_shim_wake_task(task: *mut bindings::task_struct);
         pub(super) fn kaio_shim_interrupt(task: *mut bindings::task_struct);
         pub(super) fn kaio_shim_get_root(root: *mut bindings::path);
         pub(super) fn kaio_shim_get_pwd(pwd: *mut bindings::path);
-        pub(super) fn kaio_shim_current_umask() -> c_int;
         pub(super) fn kaio_shim_dirfd_path(dfd: c_int, dir: *mut bindings::path) -> c_int;
         pub(super) fn kaio_shim_open(
             root: *const bindings::path,
@@ -84,77 +77,13 @@ mod ffi {
             mode: u16,
         ) -> *mut bindings::file;
         pub(super) fn kaio_shim_wq_has_sleeper(wq: *mut bindings::wait_queue_head) -> bool;
-        pub(super) fn kaio_shim_fget(fd: c_int) -> *mut bindings::file;
-        pub(super) fn kaio_shim_file_caps(file: *mut bindings::file) -> c_uint;
-        pub(super) fn kaio_shim_valid_open_flags(flags: c_int) -> c_int;
         pub(super) fn kaio_shim_waitq_alloc() -> *mut c_void;
         pub(super) fn kaio_shim_waitq_free(wq: *mut c_void);
-        pub(super) fn kaio_shim_read(
-            file: *mut bindings::file,
-            pos: i64,
-            buf: u64,
-            len: usize,
-            how: c_int,
-            wq: *mut c_void,
-            data: *mut c_void,
-        ) -> isize;
-        pub(super) fn kaio_shim_write(
-            file: *mut bindings::file,
-            pos: i64,
-            buf: u64,
-            len: usize,
-            how: c_int,
-        ) -> isize;
-        pub(super) fn kaio_shim_poll_alloc(owner: *mut c_void) -> *mut c_void;
-        pub(super) fn kaio_shim_poll_unhook(p: *mut c_void);
-        pub(super) fn kaio_shim_poll_free(p: *mut c_void);
-        pub(super) fn kaio_shim_poll_arm(
-            p: *mut c_void,
-            file: *mut bindings::file,
-            events: c_uint,
-        ) -> c_uint;
         pub(super) fn kaio_shim_task_work_add(
             task: *mut bindings::task_struct,
             data: *mut c_void,
         ) -> c_int;
-        pub(super) fn kaio_shim_install_fd(file: *mut bindings::file, cloexec: bool) -> c_int;
         pub(super) fn kaio_shim_param(idx: c_uint) -> u64;
-        pub(super) fn kaio_shim_out_kind(out: *mut bindings::file) -> c_int;
-        pub(super) fn kaio_shim_sf_send_cached(
-            inf: *mut bindings::file,
-            pos: i64,
-            len: usize,
-            out: *mut bindings::file,
-            kind: c_int,
-        ) -> isize;
-        pub(super) fn kaio_shim_sf_fill(
-            inf: *mut bindings::file,
-            pos: i64,
-            len: usize,
-            wq: *mut c_void,
-            data: *mut c_void,
-        ) -> isize;
-        pub(super) fn kaio_shim_sf_prefetch(inf: *mut bindings::file, pos: i64, len: usize);
-        pub(super) fn kaio_shim_sf_alloc(max_pages: c_uint) -> *mut c_void;
-        pub(super) fn kaio_shim_sf_free(sf: *mut c_void);
-        pub(super) fn kaio_shim_sf_window(
-            sf: *mut c_void,
-            inf: *mut bindings::file,
-            pos: i64,
-            len: usize,
-            direct: bool,
-            data: *mut c_void,
-        ) -> isize;
-        pub(super) fn kaio_shim_sf_dio_result(sf: *mut c_void) -> isize;
-        pub(super) fn kaio_shim_sf_send_private(
-            sf: *mut c_void,
-            pos: i64,
-            len: usize,
-            out: *mut bindings::file,
-            kind: c_int,
-        ) -> isize;
-        pub(super) fn kaio_shim_sf_buf_pos(sf: *mut c_void) -> i64;
-        pub(super) fn kaio_shim_sf_buf_len(sf: *mut c_void) -> usize;
     }
 }
 
@@ -208,7 +137,7 @@ impl ModuleRef {
     /// Takes a reference; the caller holds one already.
     pub(crate) fn get() -> Self {
         // SAFETY: Called from a file operation: the file holds a reference.
-        unsafe { ffi::kaio_shim_module_get() };
+        unsafe { bindings::__module_get(crate::THIS_MODULE.as_ptr()) };
         ModuleRef(())
     }
 }
@@ -216,7 +145,7 @@ impl ModuleRef {
 impl Drop for ModuleRef {
     fn drop(&mut self) {
         // SAFETY: Paired with `get`.
-        unsafe { ffi::kaio_shim_module_put() };
+        unsafe { bindings::module_put(crate::THIS_MODULE.as_ptr()) };
     }
 }
 
@@ -249,69 +178,16 @@ pub(crate) enum Param {
     Memory = 2,
     /// `sendfile_window`: default SENDFILE window, in pages.
     SendfileWindow = 3,
+    /// `max_user_inflight`: requests in flight per user.
+    UserInflight = 4,
+    /// `max_user_memory`: bytes of kernel memory per user.
+    UserMemory = 5,
 }
 
 /// Current value of module parameter `p`.
 pub(crate) fn param(p: Param) -> u64 {
     // SAFETY: Reads a module parameter; any index is accepted.
     unsafe { ffi::kaio_shim_param(p as u32) }
-}
-
-/// Zeroed kernel memory that userspace can map: the completion ring.
-///
-/// # Invariants
-///
-/// `mem` is a `kaio_umem` (zeroed pages) owned by this value, mapped in the
-/// kernel at `ptr`.
-pub(crate) struct UserMem {
-    mem: NonNull<c_void>,
-    ptr: NonNull<u8>,
-}
-
-// SAFETY: The allocation is plain memory, usable from any thread.
-unsafe impl Send for UserMem {}
-// SAFETY: Shared access only hands out raw pointers.
-unsafe impl Sync for UserMem {}
-
-impl UserMem {
-    /// Allocates `size` zeroed bytes (a multiple of the page size),
-    /// charged to the current task's memory cgroup.
-    pub(crate) fn new(size: usize) -> Result<Self> {
-        // SAFETY: Any size is accepted; null means failure.
-        let mem = NonNull::new(unsafe { ffi::kaio_shim_umem_alloc(size) }).ok_or(ENOMEM)?;
-        // SAFETY: `mem` is a live allocation.
-        let ptr = unsafe { ffi::kaio_shim_umem_addr(mem.as_ptr()) };
-        // INVARIANT: a successful allocation of `size` bytes, mapped at `ptr`.
-        Ok(UserMem {
-            mem,
-            ptr: NonNull::new(ptr.cast()).ok_or(ENOMEM)?,
-        })
-    }
-
-    /// Start of the memory.
-    pub(crate) fn as_ptr(&self) -> *mut u8 {
-        self.ptr.as_ptr()
-    }
-
-    /// Maps the memory into `vma` (an mmap of the device at offset 0).
-    ///
-    /// # Safety
-    ///
-    /// `vma` must be the area being set up by the `mmap` file operation.
-    pub(crate) unsafe fn map(&self, vma: *mut bindings::vm_area_struct) -> Result {
-        // The pages are ours (type invariant) and outlive the mapping,
-        // which holds the file.
-        // SAFETY: `vma` is valid per the safety contract; pages as above.
-        to_result(unsafe { ffi::kaio_shim_mmap_ring(vma, self.mem.as_ptr()) })
-    }
-}
-
-impl Drop for UserMem {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant we own the allocation. Mappings keep
-        // the file, and so the context and this memory, alive.
-        unsafe { ffi::kaio_shim_umem_free(self.mem.as_ptr()) };
-    }
 }
 
 /// A counted reference to a set of credentials.
@@ -444,7 +320,7 @@ impl TaskRef {
     /// Wakes the task if it sleeps (a worker waiting for work).
     pub(crate) fn wake(&self) {
         // SAFETY: By the type invariant the task is valid.
-        unsafe { ffi::kaio_shim_wake_task(self.0.as_ptr()) }
+        unsafe { bindings::wake_up_process(self.0.as_ptr()) };
     }
 
     /// Whether the task is stopped, traced or frozen (it would not exit
@@ -502,13 +378,12 @@ pub(crate) fn access_ok(addr: u64, len: u64) -> bool {
 /// The current task's umask.
 pub(crate) fn current_umask() -> u16 {
     // SAFETY: Reads `current->fs->umask`.
-    (unsafe { ffi::kaio_shim_current_umask() }) as u16
+    (unsafe { bindings::current_umask() }) as u16
 }
 
 /// Whether `flags` are open(2) flags kaio accepts (`O_PATH` is not).
 pub(crate) fn valid_open_flags(flags: u32) -> bool {
-    // SAFETY: Pure function of its argument.
-    unsafe { ffi::kaio_shim_valid_open_flags(flags as c_int) != 0 }
+    flags & !bindings::VALID_OPEN_FLAGS == 0 && flags & bindings::O_PATH == 0
 }
 
 /// A referenced `struct path`.
@@ -568,11 +443,15 @@ impl Drop for PathRef {
     }
 }
 
-/// What a file allows, from `kaio_shim_file_caps`.
+/// What a file allows (`FileRef::caps`, in `file_io.rs`).
 #[derive(Clone, Copy)]
 pub(crate) struct FileCaps(u32);
 
 impl FileCaps {
+    /// From the bits `FileRef::caps` computes.
+    pub(crate) fn from_bits(bits: u32) -> Self {
+        FileCaps(bits)
+    }
     /// Open for reading.
     pub(crate) fn readable(self) -> bool {
         self.0 & 1 != 0
@@ -601,25 +480,31 @@ impl FileCaps {
     pub(crate) fn o_direct(self) -> bool {
         self.0 & 64 != 0
     }
+    /// Opened with `O_APPEND`.
+    pub(crate) fn append(self) -> bool {
+        self.0 & 128 != 0
+    }
     /// A pipe, FIFO, socket or tty: transfers park on its wait queue.
     pub(crate) fn stream(self) -> bool {
         self.0 & 256 != 0
     }
 }
 
-/// Poll event bits (`EPOLL*`, which bindgen does not export).
+/// Poll event bits (`EPOLL*`, which bindgen does not evaluate).
 pub(crate) mod poll {
+    use crate::kapi;
+
     /// Readable.
-    pub(crate) const IN: u32 = 0x0001;
+    pub(crate) const IN: u32 = kapi::EPOLLIN;
     /// Writable.
-    pub(crate) const OUT: u32 = 0x0004;
+    pub(crate) const OUT: u32 = kapi::EPOLLOUT;
     /// Error.
-    pub(crate) const ERR: u32 = 0x0008;
+    pub(crate) const ERR: u32 = kapi::EPOLLERR;
     /// Hang-up.
-    pub(crate) const HUP: u32 = 0x0010;
+    pub(crate) const HUP: u32 = kapi::EPOLLHUP;
 }
 
-/// How a read or write may wait (`KAIO_IO_*` in the shim).
+/// How a read or write may wait.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IoMode {
     /// May sleep (a worker, for a file that offers nothing better).
@@ -646,7 +531,7 @@ impl FileRef {
     /// The file open as `fd` in the current task (`EBADF`).
     pub(crate) fn fget(fd: i32) -> Result<Self> {
         // SAFETY: Looks `fd` up in the current task's table; takes a reference.
-        let f = unsafe { ffi::kaio_shim_fget(fd) };
+        let f = unsafe { bindings::fget(fd as c_uint) };
         // INVARIANT: non-null means a reference was taken.
         Ok(FileRef(NonNull::new(f).ok_or(EBADF)?))
     }
@@ -691,41 +576,6 @@ impl FileRef {
         Ok(FileRef(NonNull::new(f).ok_or(EINVAL)?))
     }
 
-    /// What the file allows.
-    pub(crate) fn caps(&self) -> FileCaps {
-        // SAFETY: By the type invariant the file is valid.
-        FileCaps(unsafe { ffi::kaio_shim_file_caps(self.0.as_ptr()) })
-    }
-
-    /// Reads into user memory of the current mm as `mode` allows; with
-    /// [`IoMode::WaitQ`], `wq` is armed with `data` (see [`WaitQ`]).
-    pub(crate) fn read(
-        &self,
-        pos: i64,
-        buf: u64,
-        len: usize,
-        mode: IoMode,
-        wq: Option<(&WaitQ, *mut c_void)>,
-    ) -> isize {
-        let (wq, data) = wq.map_or((core::ptr::null_mut(), core::ptr::null_mut()), |(w, d)| {
-            (w.0.as_ptr(), d)
-        });
-        let mode = if mode == IoMode::WaitQ && wq.is_null() {
-            IoMode::Block
-        } else {
-            mode
-        };
-        // SAFETY: The file is valid; `wq` lives until its wake callback ran
-        // (the caller's duty, see `WaitQ`); the shim checks the user range.
-        unsafe { ffi::kaio_shim_read(self.0.as_ptr(), pos, buf, len, mode as c_int, wq, data) }
-    }
-
-    /// Writes from user memory of the current mm as `mode` allows.
-    pub(crate) fn write(&self, pos: i64, buf: u64, len: usize, mode: IoMode) -> isize {
-        // SAFETY: The file is valid; the shim checks the user range.
-        unsafe { ffi::kaio_shim_write(self.0.as_ptr(), pos, buf, len, mode as c_int) }
-    }
-
     /// fsync(2) or fdatasync(2).
     pub(crate) fn fsync(&self, datasync: bool) -> Result {
         // SAFETY: The file is valid.
@@ -736,14 +586,16 @@ impl FileRef {
 
     /// Installs the file in the current task's fd table; returns the fd.
     pub(crate) fn install(self, cloexec: bool) -> Result<i32> {
-        let f = core::mem::ManuallyDrop::new(self);
-        // SAFETY: The file is valid; on success `fd_install` consumes our
-        // reference.
-        let fd = unsafe { ffi::kaio_shim_install_fd(f.0.as_ptr(), cloexec) };
+        let flags = if cloexec { bindings::O_CLOEXEC } else { 0 };
+        // SAFETY: Reserves a slot in the current task's fd table.
+        let fd = unsafe { bindings::get_unused_fd_flags(flags) };
         if fd < 0 {
-            drop(core::mem::ManuallyDrop::into_inner(f));
             return Err(Error::from_errno(fd));
         }
+        let f = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `fd` is the slot just reserved; `fd_install` consumes our
+        // reference to the valid file.
+        unsafe { bindings::fd_install(fd as c_uint, f.0.as_ptr()) };
         Ok(fd)
     }
 
@@ -762,179 +614,11 @@ impl Drop for FileRef {
     }
 }
 
-/// Where SENDFILE writes: `kaio_shim_out_kind`.
-#[derive(Clone, Copy)]
-pub(crate) struct OutKind(c_int);
-
-impl OutKind {
-    /// `KAIO_OUT_FILE` in kaio_shim.h.
-    const FILE: c_int = 2;
-
-    /// A regular file: written at its position, which may wait.
-    pub(crate) fn is_file(self) -> bool {
-        self.0 == Self::FILE
-    }
-}
-
 impl FileRef {
-    /// What SENDFILE can do with this file as its output (`EBADF` if not
-    /// open for writing, `EINVAL` if opened `O_APPEND` or neither socket,
-    /// pipe nor regular file, as sendfile(2)).
-    pub(crate) fn out_kind(&self) -> Result<OutKind> {
-        // SAFETY: The file is valid.
-        let k = unsafe { ffi::kaio_shim_out_kind(self.0.as_ptr()) };
-        if k < 0 {
-            return Err(Error::from_errno(k));
-        }
-        Ok(OutKind(k))
-    }
-
-    /// Sends from the page cache to `out` (no copy to sockets): bytes
-    /// sent, 0 at EOF, `-ENODATA` if the data at `pos` is not cached,
-    /// `-EAGAIN` if `out` is full.
-    pub(crate) fn send_cached(&self, pos: i64, len: usize, out: &FileRef, kind: OutKind) -> isize {
-        // SAFETY: Both files are valid.
-        unsafe { ffi::kaio_shim_sf_send_cached(self.0.as_ptr(), pos, len, out.0.as_ptr(), kind.0) }
-    }
-
-    /// Brings `[pos, pos + len)` into the page cache without copying; as
-    /// [`FileRef::read`] for waiting (`None`: may block).
-    pub(crate) fn fill(&self, pos: i64, len: usize, wq: Option<(&WaitQ, *mut c_void)>) -> isize {
-        let (wq, data) = wq.map_or((core::ptr::null_mut(), core::ptr::null_mut()), |(w, d)| {
-            (w.0.as_ptr(), d)
-        });
-        // SAFETY: As in `read`.
-        unsafe { ffi::kaio_shim_sf_fill(self.0.as_ptr(), pos, len, wq, data) }
-    }
-
-    /// Starts readahead of `[pos, pos + len)`; does not wait.
-    pub(crate) fn prefetch(&self, pos: i64, len: usize) {
-        // SAFETY: The file is valid.
-        unsafe { ffi::kaio_shim_sf_prefetch(self.0.as_ptr(), pos, len) }
-    }
-}
-
-/// A SENDFILE's private window (`struct kaio_sf`): pages read by direct
-/// I/O (NOCACHE, or an `O_DIRECT` input) or copied from a file whose data
-/// is not in the page cache, and the direct read's kiocb.
-///
-/// # Invariants
-///
-/// `0` is a `kaio_sf` owned by this value. No read is in flight when it is
-/// dropped: a read in flight holds a lent reference to the request that
-/// owns this value.
-pub(crate) struct Sf(NonNull<c_void>);
-
-// SAFETY: Used by one worker at a time (the request's runner); the bio
-// completion only writes the result and hands the request back.
-unsafe impl Send for Sf {}
-// SAFETY: As above.
-unsafe impl Sync for Sf {}
-
-impl Sf {
-    /// A window of up to `pages` pages.
-    pub(crate) fn new(pages: u32) -> Result<Self> {
-        // SAFETY: Plain allocation.
-        let p = unsafe { ffi::kaio_shim_sf_alloc(pages) };
-        // INVARIANT: a fresh allocation.
-        Ok(Sf(NonNull::new(p).ok_or(ENOMEM)?))
-    }
-
-    /// Reads the window at page-aligned `pos` into fresh pages: by direct
-    /// I/O if `direct` (`-EIOCBQUEUED`: `kaio_rust_sf_wake(data)` reports
-    /// its end), else a buffered copy.
-    pub(crate) fn read(
-        &self,
-        inf: &FileRef,
-        pos: i64,
-        len: usize,
-        direct: bool,
-        data: *mut c_void,
-    ) -> isize {
-        // SAFETY: The file is valid; the request behind `data` keeps this
-        // state alive until the completion ran.
-        unsafe { ffi::kaio_shim_sf_window(self.0.as_ptr(), inf.0.as_ptr(), pos, len, direct, data) }
-    }
-
-    /// The finished read's result; it becomes the valid window.
-    pub(crate) fn result(&self) -> isize {
-        // SAFETY: The worker owns the state; the read has completed.
-        unsafe { ffi::kaio_shim_sf_dio_result(self.0.as_ptr()) }
-    }
-
-    /// File offset and length of the valid window.
-    pub(crate) fn window(&self) -> (i64, usize) {
-        // SAFETY: Reads fields the worker owns.
-        unsafe {
-            (
-                ffi::kaio_shim_sf_buf_pos(self.0.as_ptr()),
-                ffi::kaio_shim_sf_buf_len(self.0.as_ptr()),
-            )
-        }
-    }
-
-    /// Sends from the window (which holds `pos`).
-    pub(crate) fn send(&self, pos: i64, len: usize, out: &FileRef, kind: OutKind) -> isize {
-        // SAFETY: The output is valid; the worker owns the window.
-        unsafe { ffi::kaio_shim_sf_send_private(self.0.as_ptr(), pos, len, out.0.as_ptr(), kind.0) }
-    }
-}
-
-impl Drop for Sf {
-    fn drop(&mut self) {
-        // SAFETY: Owned, no read in flight (type invariant).
-        unsafe { ffi::kaio_shim_sf_free(self.0.as_ptr()) };
-    }
-}
-
-/// Wait entries that park a request on a pollable file (`struct
-/// kaio_poll`): the wake callback calls `kaio_rust_poll_wake(owner)`.
-///
-/// # Invariants
-///
-/// `0` is a `kaio_poll` owned by this value; its entries are unhooked
-/// before it is freed (`kaio_shim_poll_free`), and the files whose wait
-/// queues they are on outlive the hooking (callers' duty, see `arm`).
-pub(crate) struct PollEntries(NonNull<c_void>);
-
-// SAFETY: Hooking and unhooking are done by the request's runner; wake
-// callbacks only read the owner pointer and event mask.
-unsafe impl Send for PollEntries {}
-// SAFETY: As above.
-unsafe impl Sync for PollEntries {}
-
-impl PollEntries {
-    /// Entries whose wake-ups report `owner`.
-    pub(crate) fn new(owner: *const c_void) -> Result<Self> {
-        // SAFETY: Plain allocation.
-        let p = unsafe { ffi::kaio_shim_poll_alloc(owner.cast_mut()) };
-        // INVARIANT: a fresh allocation.
-        Ok(PollEntries(NonNull::new(p).ok_or(ENOMEM)?))
-    }
-
-    /// Hooks the entries on `file`'s wait queues for `events`; returns the
-    /// file's current mask.
-    ///
-    /// # Safety
-    ///
-    /// `file` must stay open until [`PollEntries::unhook`] ran (or this
-    /// value is dropped).
-    pub(crate) unsafe fn arm(&self, file: &FileRef, events: u32) -> u32 {
-        // SAFETY: Per the safety contract and the type invariant.
-        unsafe { ffi::kaio_shim_poll_arm(self.0.as_ptr(), file.0.as_ptr(), events) }
-    }
-
-    /// Takes the entries off every wait queue.
-    pub(crate) fn unhook(&self) {
-        // SAFETY: By the type invariant; the hooked files are still open.
-        unsafe { ffi::kaio_shim_poll_unhook(self.0.as_ptr()) }
-    }
-}
-
-impl Drop for PollEntries {
-    fn drop(&mut self) {
-        // SAFETY: Owned; unhooks before freeing.
-        unsafe { ffi::kaio_shim_poll_free(self.0.as_ptr()) };
+    /// The `struct file`, for the typed wrappers of other modules; valid
+    /// as long as `self`.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::file {
+        self.0.as_ptr()
     }
 }
 
@@ -1006,8 +690,9 @@ pub(crate) fn wq_has_sleeper(wq: &kernel::types::Opaque<bindings::wait_queue_hea
 
 /// Sleeps for `ms` milliseconds, interruptibly (a kworker's idle wait).
 pub(crate) fn nap(ms: u32) {
+    let j = kernel::time::msecs_to_jiffies(ms);
     // SAFETY: Called from process context.
-    unsafe { ffi::kaio_shim_nap(ms) }
+    unsafe { bindings::schedule_timeout_interruptible(j as _) };
 }
 
 /// In a worker: gives it a private copy of its process's fs_struct.
@@ -1022,32 +707,6 @@ pub(crate) fn worker_private_fs() -> Result {
 pub(crate) fn worker_task_work() -> bool {
     // SAFETY: Called from a worker thread, for itself.
     unsafe { ffi::kaio_shim_worker_task_work() }
-}
-
-/// Requests and bytes counted against `max_user_inflight` and
-/// `max_user_memory` for the current real uid; given back on drop.
-pub(crate) struct UserCharge {
-    uid: u32,
-    reqs: u32,
-    bytes: u64,
-}
-
-impl UserCharge {
-    /// Counts `reqs` requests and `bytes` of kernel memory for the current
-    /// user (`EAGAIN` past either limit).
-    pub(crate) fn new(reqs: u32, bytes: u64) -> Result<Self> {
-        let mut uid = 0;
-        // SAFETY: `uid` is valid for writes.
-        to_result(unsafe { ffi::kaio_shim_user_charge(&mut uid, reqs, bytes) })?;
-        Ok(UserCharge { uid, reqs, bytes })
-    }
-}
-
-impl Drop for UserCharge {
-    fn drop(&mut self) {
-        // SAFETY: Paired with the successful charge in `new`.
-        unsafe { ffi::kaio_shim_user_uncharge(self.uid, self.reqs, self.bytes) }
-    }
 }
 
 /// A page wait entry for a read that waits for the page cache without a
@@ -1068,6 +727,11 @@ unsafe impl Send for WaitQ {}
 unsafe impl Sync for WaitQ {}
 
 impl WaitQ {
+    /// The shim's `struct kaio_waitq`, for `kapi::waitq_arm`.
+    pub(crate) fn as_ptr(&self) -> *mut c_void {
+        self.0.as_ptr()
+    }
+
     /// Allocates a wait entry.
     pub(crate) fn new() -> Result<Self> {
         // SAFETY: Plain allocation.
