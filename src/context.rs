@@ -17,6 +17,7 @@
 //! drains kaio's workqueue, so no teardown outlives the module.
 
 use crate::{
+    disk::DiskGate,
     iocb,
     limits::Charge,
     request::{Budget, Request},
@@ -121,6 +122,9 @@ pub(crate) struct Context {
     /// The teardown after release.
     #[pin]
     exit_work: Work<Context, 4>,
+    /// Which requests read from the disk now (see `disk.rs`).
+    #[pin]
+    disk: DiskGate,
     /// The module reference the teardown holds.
     #[pin]
     exit_module: Mutex<Option<shim::ModuleRef>>,
@@ -197,6 +201,7 @@ impl Context {
                 work2 <- new_work!("kaio_ctx_work2"),
                 work3 <- new_work!("kaio_ctx_work3"),
                 exit_work <- new_work!("kaio_ctx_exit"),
+                disk <- DiskGate::new(),
                 exit_module <- new_mutex!(None, "kaio_ctx_exit_module"),
                 pollq <- Opaque::ffi_init(|slot| {
                     // SAFETY: `slot` is valid for writes and pinned.
@@ -211,6 +216,11 @@ impl Context {
         stats::add(Stat::ContextsOpened, 1);
         stats::add(Stat::ContextsLive, 1);
         Ok(ctx)
+    }
+
+    /// The context's disk gate.
+    pub(crate) fn disk(&self) -> &DiskGate {
+        &self.disk
     }
 
     /// Lane `idx`.

@@ -12,6 +12,7 @@
 use kernel::prelude::*;
 
 mod context;
+mod disk;
 mod file;
 mod file_io;
 mod iocb;

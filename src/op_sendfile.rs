@@ -34,6 +34,10 @@
 //! blocking the submitter; private windows and file outputs go to a
 //! worker.
 //!
+//! A request reads from the disk only while it holds one of its
+//! context's disk streams (`disk.rs`): files finish in submission order,
+//! a few at a time, as the disk allows.
+//!
 //! Errors: a peer that closed or reset gives `EPIPE` or `ECONNRESET`
 //! (never a SIGPIPE to anyone); a read error `EIO`; a file truncated during
 //! the transfer ends at the new end of file with the short count.
@@ -233,6 +237,9 @@ impl Sendfile {
 
     /// Reads the window at `pos` into the page cache without waiting.
     fn fill(&mut self, io: &mut Io<'_>, pos: i64, want: usize) -> Outcome {
+        if !io.admit_disk() {
+            return Outcome::Parked;
+        }
         stats::add(Stat::SendfileChunksDisk, 1);
         // Parking on a folio lock is only safe where the file system ends
         // every read by itself (FOP_BUFFER_RASYNC); elsewhere (a FUSE
@@ -269,6 +276,8 @@ impl Sendfile {
 
     /// The output is full: park until it has room.
     fn park_out(&mut self, io: &mut Io<'_>) -> Outcome {
+        // A slow reader must not hold one of the context's disk streams.
+        io.pause_disk();
         if io.park_on(&self.out, poll::OUT) {
             stats::add(Stat::SendfileOutParks, 1);
             Outcome::Parked
@@ -309,6 +318,9 @@ impl Sendfile {
         if wlen > 0 && pos >= wpos && wlen < self.window as usize {
             // The last window was short: end of file.
             return self.eof();
+        }
+        if !io.admit_disk() {
+            return Outcome::Parked;
         }
         // Read the window holding `pos`, page aligned, into fresh pages.
         let apos = pos & !(PAGE as i64 - 1);

@@ -126,6 +126,18 @@ impl<'a> Io<'a> {
         self.nowait(pos, None, len)
     }
 
+    /// Before a step reads from the disk: false if the request now waits
+    /// for a disk stream (the step returns [`Outcome::Parked`]).
+    pub(crate) fn admit_disk(&self) -> bool {
+        self.req.admit_disk()
+    }
+
+    /// The request parks on its output: its disk stream, if it holds one,
+    /// goes to the next in line until it reads again.
+    pub(crate) fn pause_disk(&self) {
+        self.req.pause_disk();
+    }
+
     /// Reads a private window of the chain's file ([`Sf::read`]); with
     /// `direct`, [`QUEUED`] means parked until the direct read completes.
     pub(crate) fn read_window(&mut self, sf: &Sf, pos: i64, len: usize, direct: bool) -> isize {

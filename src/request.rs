@@ -24,6 +24,7 @@
 
 use crate::{
     context::Context,
+    disk,
     iocb::Chain,
     limits::{Charge, InflightSlot},
     opdef::{Io, Op, Outcome},
@@ -33,7 +34,7 @@ use crate::{
     uapi::{self, Event},
     worker::LANES,
 };
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, Ordering};
 use kernel::{
     bindings, new_mutex,
     prelude::*,
@@ -131,6 +132,11 @@ pub(crate) struct Request {
     delivering: AtomicBool,
     /// The chain sends to an output (for the stats).
     sends: bool,
+    /// Submission order in the context (the disk gate serves the oldest).
+    seq: u64,
+    /// Place at the context's disk gate: `disk::NONE`, `WAITING` or
+    /// `HOLDING`, changed under the gate's lock.
+    disk: AtomicU8,
     /// Park on a pollable file (see `park.rs`).
     park: Park,
     /// The submitter's credentials at SUBMIT, for every step.
@@ -155,6 +161,7 @@ impl Request {
         let keep = chain.ops.last().is_some_and(|op| op.keeps().is_some());
         let nr_steps = chain.ops.len() as u16;
         let sends = chain.ops.iter().any(Op::sends);
+        let seq = ctx.disk().ticket();
         Arc::pin_init(
             pin_init!(Request {
                 ctx,
@@ -166,6 +173,8 @@ impl Request {
                 running: AtomicBool::new(false),
                 delivering: AtomicBool::new(false),
                 sends,
+                seq,
+                disk: AtomicU8::new(disk::NONE),
                 park: Park::new(),
                 cred: chain.cred,
                 _charge: charge,
@@ -283,12 +292,41 @@ impl Request {
         if let Some(me) = self.unpark() {
             make_ready(me);
         }
+        // Waiting for a disk stream: it runs now instead.
+        self.ctx.disk().cancel(self);
         // A blocking step (a FIFO open, a file that cannot be polled) is
         // interrupted; the runner set `running` before checking `state`.
         if self.running.load(Ordering::SeqCst) {
             self.ctx.lane(self.lane()).interrupt();
         }
         true
+    }
+
+    /// Submission order in the context.
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Place at the disk gate (read and set by `disk.rs`, under its lock
+    /// for changes).
+    pub(crate) fn disk_state(&self) -> u8 {
+        self.disk.load(Ordering::SeqCst)
+    }
+
+    /// See [`Request::disk_state`].
+    pub(crate) fn set_disk_state(&self, s: u8) {
+        self.disk.store(s, Ordering::SeqCst);
+    }
+
+    /// Before reading from the disk: false if the request now waits for
+    /// one of its context's disk streams (parked, see `disk.rs`).
+    pub(crate) fn admit_disk(self: &Arc<Self>) -> bool {
+        self.ctx.disk().admit(self)
+    }
+
+    /// Parks on its output: its disk stream, if any, goes to the next.
+    pub(crate) fn pause_disk(&self) {
+        self.ctx.disk().pause(self);
     }
 
     /// Whether a cancel reached the request.
@@ -415,6 +453,8 @@ impl Request {
         end: End,
     ) {
         ex.finished = true;
+        // Its disk stream goes to the next request in line.
+        self.ctx.disk().leave(self);
         // No wait entry may outlive this run: the files they are hooked on
         // are released below.
         if let Some(p) = ex.poll.as_ref() {

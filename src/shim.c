@@ -36,6 +36,10 @@ static unsigned int sendfile_window = 256;
 module_param(sendfile_window, uint, 0644);
 MODULE_PARM_DESC(sendfile_window, "Default SENDFILE window in pages (1..1024, default 256: 1 MiB)");
 
+static unsigned int disk_streams = 8;
+module_param(disk_streams, uint, 0644);
+MODULE_PARM_DESC(disk_streams, "Requests per context that read from the disk at once, oldest first (0: no limit)");
+
 static unsigned int max_ring_entries = 65536;
 module_param(max_ring_entries, uint, 0644);
 MODULE_PARM_DESC(max_ring_entries, "Largest completion ring a context may set up (power of two)");
@@ -71,6 +75,8 @@ u64 kaio_shim_param(unsigned int idx)
 		return READ_ONCE(max_user_inflight);
 	case KAIO_PARAM_MAX_USER_MEMORY:
 		return READ_ONCE(max_user_memory);
+	case KAIO_PARAM_DISK_STREAMS:
+		return READ_ONCE(disk_streams);
 	}
 	return 0;
 }

@@ -182,6 +182,8 @@ pub(crate) enum Param {
     UserInflight = 4,
     /// `max_user_memory`: bytes of kernel memory per user.
     UserMemory = 5,
+    /// `disk_streams`: requests per context reading from the disk at once.
+    DiskStreams = 6,
 }
 
 /// Current value of module parameter `p`.

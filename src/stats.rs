@@ -70,6 +70,8 @@ stats! {
     /// Requests SUBMIT handed to a worker: a step would have blocked, or
     /// the SUBMIT's inline budget was spent.
     InlinePunts => "inline_punts",
+    /// Times a request waited for one of its context's disk streams.
+    DiskWaits => "disk_waits",
 }
 
 static COUNTERS: [AtomicU64; NAMES.len()] = [const { AtomicU64::new(0) }; NAMES.len()];
