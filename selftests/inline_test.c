@@ -11,9 +11,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -62,6 +66,15 @@ TEST_F(in, cached_read_completes_in_submit)
 	long long done0;
 
 	warm(S("p_4097"));
+	/*
+	 * One chain first, to completion: a debug kernel's first pass through
+	 * a path (lockdep classes, KASAN shadow) can overrun the time budget.
+	 */
+	kaio_iocb_init(&iocb, 1);
+	kaio_step_open(&iocb, AT_FDCWD, S("p_4097"), O_RDONLY, 0);
+	kaio_step_read(&iocb, buf, 4097, 0);
+	kaio_step_close(&iocb);
+	ASSERT_EQ(1, kaio_run1(&self->k, &iocb, &ev));
 	for (int i = 0; i < 20; i++) {
 		memset(buf, 0xee, sizeof(buf));
 		done0 = kaio_stat("inline_completions");
@@ -307,6 +320,283 @@ TEST_F(in, dirfd_and_symlink_resolve_as_openat)
 	EXPECT_EQ(0, ev.step);
 	unlink(link);
 	close(dfd);
+}
+
+/* ---- Found in review: SIGPIPE, the probe/open race, unbounded SUBMIT ---- */
+
+/* Blocks SIGPIPE and clears any pending one. */
+static void block_sigpipe(void)
+{
+	sigset_t set;
+	struct timespec zero = { 0, 0 };
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	while (sigtimedwait(&set, NULL, &zero) == SIGPIPE)
+		;
+}
+
+static int sigpipe_pending(void)
+{
+	sigset_t set;
+
+	sigpending(&set);
+	return sigismember(&set, SIGPIPE);
+}
+
+FIXTURE(rv) {
+	struct kaio_ctx k;
+};
+
+FIXTURE_SETUP(rv)
+{
+	ASSERT_EQ(0, kaio_setup(&self->k, 256));
+}
+
+FIXTURE_TEARDOWN(rv)
+{
+	kaio_close(&self->k);
+}
+
+/*
+ * kaio(7): "A WRITE to a socket whose peer is gone fails with -EPIPE; the
+ * SIGPIPE it raises goes to the worker thread, which blocks it: the
+ * process never sees it." Inline, the WRITE runs in the submitter.
+ */
+TEST_F(rv, write_to_gone_socket_raises_no_sigpipe)
+{
+	struct kaio_iocb iocb;
+	struct kaio_event ev;
+	int sv[2];
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	close(sv[1]);
+	block_sigpipe();
+	kaio_iocb_init(&iocb, 1);
+	kaio_step_fd(&iocb, sv[0]);
+	kaio_step_write(&iocb, "hello", 5, 0);
+	ASSERT_EQ(1, kaio_run1(&self->k, &iocb, &ev));
+	EXPECT_EQ(-EPIPE, ev.result);
+	EXPECT_EQ(0, sigpipe_pending()) TH_LOG("SIGPIPE reached the submitting thread");
+	close(sv[0]);
+}
+
+TEST_F(rv, write_to_gone_pipe_raises_no_sigpipe)
+{
+	struct kaio_iocb iocb;
+	struct kaio_event ev;
+	int p[2];
+
+	ASSERT_EQ(0, pipe(p));
+	close(p[0]);
+	block_sigpipe();
+	kaio_iocb_init(&iocb, 2);
+	kaio_step_fd(&iocb, p[1]);
+	kaio_step_write(&iocb, "hello", 5, 0);
+	ASSERT_EQ(1, kaio_run1(&self->k, &iocb, &ev));
+	EXPECT_EQ(-EPIPE, ev.result);
+	EXPECT_EQ(0, sigpipe_pending()) TH_LOG("SIGPIPE reached the submitting thread");
+	close(p[1]);
+}
+
+/* op_sendfile.rs: "a peer that closed ... gives EPIPE (never a SIGPIPE to anyone)". */
+TEST_F(rv, sendfile_to_gone_pipe_raises_no_sigpipe)
+{
+	struct kaio_iocb iocb;
+	struct kaio_event ev;
+	int p[2];
+
+	ASSERT_EQ(0, pipe(p));
+	close(p[0]);
+	warm(HOT);
+	block_sigpipe();
+	kaio_iocb_init(&iocb, 3);
+	kaio_step_open(&iocb, AT_FDCWD, HOT, O_RDONLY, 0);
+	kaio_step_sendfile(&iocb, p[1], 0, 0);
+	kaio_step_close(&iocb);
+	ASSERT_EQ(1, kaio_run1(&self->k, &iocb, &ev));
+	EXPECT_EQ(-EPIPE, ev.result);
+	EXPECT_EQ(0, sigpipe_pending()) TH_LOG("SIGPIPE reached the submitting thread");
+	close(p[1]);
+}
+
+/*
+ * Inline OPEN probes the path (LOOKUP_CACHED), checks it is a regular file
+ * or directory, then opens it again by name with O_NONBLOCK. Swap a FIFO
+ * in between: openat(2) with O_WRONLY never answers ENXIO for a FIFO (it
+ * waits for a reader); the inline O_NONBLOCK open does.
+ */
+static atomic_int stop_swap;
+static char swap_dir[64];
+
+static void *swapper(void *arg)
+{
+	while (!atomic_load(&stop_swap))
+		syscall(SYS_renameat2, AT_FDCWD, "a", AT_FDCWD, "b", 2 /* RENAME_EXCHANGE */);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(rv, inline_open_checks_type_of_what_it_opens, 120)
+{
+	struct kaio_iocb iocb;
+	struct kaio_event ev;
+	char a[96];
+	pthread_t th;
+	int enxio = 0, rounds = 0, inline_ok = 0, worker = 0;
+	int64_t end;
+
+	snprintf(swap_dir, sizeof(swap_dir), "/tmp/kaio-swap.%d", getpid());
+	mkdir(swap_dir, 0700);
+	ASSERT_EQ(0, chdir(swap_dir));
+	close(open("a", O_CREAT | O_WRONLY, 0600));
+	ASSERT_EQ(0, mkfifo("b", 0600));
+	snprintf(a, sizeof(a), "%s/a", swap_dir);
+	atomic_store(&stop_swap, 0);
+	ASSERT_EQ(0, pthread_create(&th, NULL, swapper, NULL));
+	end = now_ns() + (stress_level() > 1 ? 40 : 8) * SEC;
+	while (now_ns() < end && !enxio) {
+		rounds++;
+		kaio_iocb_init(&iocb, 100);
+		kaio_step_open(&iocb, AT_FDCWD, a, O_WRONLY, 0);
+		kaio_step_close(&iocb);
+		ASSERT_EQ(1, kaio_submit(&self->k, &iocb, 1));
+		if (kaio_peek(&self->k, &ev, 1) == 1) {
+			inline_ok += ev.result == 0;
+		} else {
+			worker++;
+			/* A worker waits in the FIFO open for a reader: cancel it. */
+			if (kaio_wait(&self->k, &ev, 1, 1, 20 * MS) != 1) {
+				kaio_cancel(&self->k, 100);
+				ASSERT_EQ(1, kaio_wait_one(&self->k, &ev));
+			}
+		}
+		if (ev.result == -ENXIO)
+			enxio++;
+	}
+	atomic_store(&stop_swap, 1);
+	pthread_join(th, NULL);
+	TH_LOG("rounds %d inline-success %d worker %d ENXIO %d", rounds, inline_ok, worker, enxio);
+	EXPECT_EQ(0, enxio) TH_LOG("an OPEN answered ENXIO, which openat(2) never does here");
+	unlink("a");
+	unlink("b");
+	ASSERT_EQ(0, chdir("/"));
+	rmdir(swap_dir);
+}
+
+/*
+ * One SUBMIT is bounded however much its chains could do inline: every
+ * step call is charged, and so is time. A path through 39 cached
+ * symlinks of ~2000 "./" components each makes every OPEN a long walk
+ * (twice: probe, then open); one SUBMIT of many of them must return
+ * quickly (the rest goes on in workers), not keep the CPU for seconds.
+ */
+#define NLINKS 39
+#define DOTS 2000
+
+static char dir[64];
+
+static void make_chain(void)
+{
+	char *body = malloc(2 * DOTS + 16);
+	char name[16];
+
+	snprintf(dir, sizeof(dir), "/tmp/kaio-lk.%d", getpid());
+	mkdir(dir, 0700);
+	if (chdir(dir))
+		abort();
+	close(open("f", O_CREAT | O_WRONLY, 0600));
+	for (int i = NLINKS - 1; i >= 0; i--) {
+		char *p = body;
+
+		for (int j = 0; j < DOTS; j++) {
+			*p++ = '.';
+			*p++ = '/';
+		}
+		if (i == NLINKS - 1)
+			strcpy(p, "f");
+		else
+			sprintf(p, "l%d", i + 1);
+		snprintf(name, sizeof(name), "l%d", i);
+		unlink(name);
+		if (symlink(body, name))
+			abort();
+	}
+	free(body);
+}
+
+FIXTURE(lk) {
+	int unused;
+};
+
+FIXTURE_SETUP(lk)
+{
+}
+
+FIXTURE_TEARDOWN(lk)
+{
+}
+
+TEST_F_TIMEOUT(lk, submit_of_cached_opens_is_bounded, 600)
+{
+	struct kaio_ctx k;
+	struct kaio_iocb *iocbs;
+	struct kaio_event ev;
+	char path[96];
+	int64_t t0, one_ns, t;
+	long long inl0;
+	unsigned int nr;
+	int fd;
+
+	make_chain();
+	snprintf(path, sizeof(path), "%s/l0", dir);
+	/* Warm dentries, symlink bodies and atimes. */
+	for (int i = 0; i < 3; i++) {
+		fd = open(path, O_RDONLY);
+		ASSERT_LE(0, fd);
+		close(fd);
+	}
+	ASSERT_EQ(0, kaio_setup(&k, 65536));
+	iocbs = calloc(65536, sizeof(*iocbs));
+	ASSERT_NE(NULL, iocbs);
+	for (int i = 0; i < 65536; i++) {
+		kaio_iocb_init(&iocbs[i], i);
+		kaio_step_open(&iocbs[i], AT_FDCWD, path, O_RDONLY, 0);
+		kaio_step_close(&iocbs[i]);
+	}
+	/* One, to time it (and check it runs inline). */
+	for (int i = 0; i < 3; i++) {
+		inl0 = kaio_stat("inline_completions");
+		t0 = now_ns();
+		ASSERT_EQ(1, kaio_submit(&k, iocbs, 1));
+		one_ns = now_ns() - t0;
+		ASSERT_EQ(1, kaio_wait_one(&k, &ev));
+		EXPECT_EQ(0, ev.result);
+	}
+	TH_LOG("one OPEN->CLOSE SUBMIT: %lld us, inline %lld", (long long)(one_ns / 1000),
+	       kaio_stat("inline_completions") - inl0);
+	/* Enough for ~10 s of one CPU if a SUBMIT ran them all inline. */
+	nr = 10 * SEC / (one_ns ? one_ns : 1);
+	if (nr > 65536)
+		nr = 65536;
+	if (nr < 2)
+		nr = 2;
+	inl0 = kaio_stat("inline_completions");
+	t0 = now_ns();
+	ASSERT_EQ((int)nr, kaio_submit(&k, iocbs, nr));
+	t = now_ns() - t0;
+	TH_LOG("SUBMIT of %u iocbs took %lld ms; %lld completed inline", nr,
+	       (long long)(t / MS), kaio_stat("inline_completions") - inl0);
+	EXPECT_GT(2 * SEC, t) TH_LOG("one SUBMIT held the CPU for %lld ms", (long long)(t / MS));
+	for (unsigned int got = 0; got < nr;) {
+		struct kaio_event evs[256];
+		int n = kaio_wait(&k, evs, 1, 256, 300ll * SEC);
+
+		ASSERT_LT(0, n);
+		got += n;
+	}
+	kaio_close(&k);
+	free(iocbs);
 }
 
 TEST_HARNESS_MAIN

@@ -343,6 +343,14 @@ impl Context {
         let mut accepted = 0usize;
         let mut budget = Budget::new();
         for i in 0..u64::from(s.nr) {
+            if i > 0 {
+                // Up to 65536 iocbs in one call: let others run, and stop
+                // early (with the count so far) for a dying process.
+                shim::cond_resched();
+                if shim::fatal_signal_pending() {
+                    break;
+                }
+            }
             let addr = s.iocbs.checked_add(i * iocb_size).ok_or(EFAULT);
             let r = addr.and_then(|a| self.submit_one(a as usize, &mut budget));
             match r {

@@ -10,9 +10,10 @@
 
 use crate::{
     opdef::{Io, Op, Outcome, Prep},
+    request::is_restart,
     uapi,
 };
-use kernel::prelude::*;
+use kernel::{bindings, prelude::*};
 
 /// A prepared KEEP.
 pub(crate) struct Keep {
@@ -53,6 +54,10 @@ pub(crate) fn issue_close(io: &mut Io<'_>) -> Outcome {
     match io.file.take() {
         Some(f) => match f.close() {
             Ok(()) => Outcome::Done(0),
+            // The file is closed whatever the flush said: a flush that a
+            // signal interrupted is EINTR, as close(2) reports it, not a
+            // step to run again.
+            Err(e) if is_restart(e) => Outcome::Done(-i64::from(bindings::EINTR)),
             Err(e) => Outcome::Failed(e),
         },
         None => Outcome::Failed(EBADF),

@@ -18,9 +18,9 @@
 //! with the first bytes that arrive (0 at end of stream: a short
 //! transfer); a WRITE goes on until every byte is written.
 //!
-//! Inline at SUBMIT, a READ copies what is cached and parks on what is
-//! not, and stream transfers run as above; a WRITE to a file, and a READ
-//! of a file that has no non-waiting path, go to a worker.
+//! Inline at SUBMIT, a READ copies what is cached (`IOCB_NOWAIT`) and a
+//! stream READ runs as above; the rest of a READ, and every WRITE (a file
+//! may wait; a stream may raise SIGPIPE), go on in a worker.
 
 use crate::{
     opdef::{Io, Op, Outcome, Prep, QUEUED},
@@ -178,15 +178,25 @@ impl Rw {
                 o => o,
             };
         }
+        if io.inline() {
+            // Only what is cached, without even a lock that could wait
+            // (IOCB_NOWAIT: XFS's iolock, a folio being read): the rest,
+            // and its wait, are the worker's.
+            if !self.async_read {
+                return Outcome::Block;
+            }
+            let n = f.read(pos, buf, chunk as usize, IoMode::NoWait, None);
+            if n == EAGAIN {
+                return Outcome::Block;
+            }
+            return self.account(n, Stat::BytesRead);
+        }
         let mut n = EAGAIN;
         if self.async_read {
             n = io.read_nowait(pos, buf, chunk as usize);
             if n == QUEUED {
                 return Outcome::Parked;
             }
-        }
-        if n == EAGAIN && io.inline() {
-            return Outcome::Block;
         }
         if n == EAGAIN {
             // No way around the disk for this file: the worker waits.
@@ -208,9 +218,11 @@ impl Rw {
         let Some(f) = io.file.as_ref() else {
             return Outcome::Failed(EBADF);
         };
-        if !self.stream && io.inline() {
-            // A write to a file may wait for the journal, writeback or
-            // the disk: a worker does it.
+        if io.inline() {
+            // A write to a file may wait for the journal, writeback or the
+            // disk; one to a pipe or socket whose reader is gone raises
+            // SIGPIPE in the writing thread, which must be a worker (it
+            // blocks the signal), never the submitter.
             return Outcome::Block;
         }
         let mode = if self.stream {

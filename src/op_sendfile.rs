@@ -29,10 +29,9 @@
 //!   wait queues (see `park.rs`) and the write-space wake-up, or a cancel,
 //!   makes it ready.
 //!
-//! Inline at SUBMIT (see `request.rs`), cached windows are sent, misses
-//! start their read and park, and a full output parks, all without
-//! blocking the submitter; private windows and file outputs go to a
-//! worker.
+//! Inline at SUBMIT (see `request.rs`), cached windows are sent to a
+//! socket and a full socket parks; misses, private windows, pipes and
+//! files go on in a worker.
 //!
 //! A request reads from the disk only while it holds one of its
 //! context's disk streams (`disk.rs`): files finish in submission order,
@@ -196,8 +195,10 @@ impl Sendfile {
         } else {
             (self.len - self.done).min(self.window)
         } as usize;
-        if io.inline() && (self.source != Source::Cache || self.kind.is_file()) {
-            // Private windows are read (and files written) by a worker.
+        if io.inline() && (self.source != Source::Cache || !self.kind.is_socket()) {
+            // Private windows are read by a worker; files may wait, and a
+            // pipe whose reader is gone raises SIGPIPE in the writing
+            // thread (a worker blocks it; the submitter must not get it).
             return Outcome::Block;
         }
         if self.source != Source::Cache {
@@ -209,7 +210,7 @@ impl Sendfile {
         // Positions near `i64::MAX` saturate: the file ends well before.
         let window = self.window as i64;
         let ahead = pos.saturating_add(window);
-        if self.done > 0 && self.prefetched < ahead.saturating_add(window) {
+        if self.done > 0 && !io.inline() && self.prefetched < ahead.saturating_add(window) {
             let from = self.prefetched.max(ahead);
             inf.prefetch(from, self.window as usize);
             self.prefetched = from.saturating_add(window);
@@ -237,6 +238,10 @@ impl Sendfile {
 
     /// Reads the window at `pos` into the page cache without waiting.
     fn fill(&mut self, io: &mut Io<'_>, pos: i64, want: usize) -> Outcome {
+        if io.inline() {
+            // Reading from the disk, and waiting for it, are the worker's.
+            return Outcome::Block;
+        }
         if !io.admit_disk() {
             return Outcome::Parked;
         }

@@ -62,25 +62,34 @@ enum End {
 }
 
 /// What one SUBMIT may spend running chains inline, in the submitter: a
-/// large cached file must not make SUBMIT slow.
+/// large cached file, or many chains, must not make SUBMIT slow.
 pub(crate) struct Budget {
     /// Bytes the steps may still move inline.
     bytes: u64,
-    /// Step calls left (each issue that made progress and wants another).
+    /// Step calls left.
     turns: u32,
+    /// Inline work stops at this time (`ktime_get`, ns).
+    deadline: i64,
 }
 
 impl Budget {
     /// Bytes one SUBMIT moves inline at most, over all its iocbs.
     const BYTES: u64 = 256 << 10;
-    /// Step calls one SUBMIT makes inline at most.
+    /// Step calls one SUBMIT makes inline at most (an OPEN walks a path
+    /// twice, a CLOSE flushes: each call counts, whatever it moved).
     const TURNS: u32 = 256;
+    /// Time one SUBMIT spends inline at most, in ns (checked after each
+    /// step call, so a single call may overrun it): a bound for the
+    /// pathological (a walk through forty long symlinks), well above
+    /// what the byte and call limits allow on a slow machine.
+    const TIME: i64 = 20_000_000;
 
     /// A full budget for one SUBMIT.
     pub(crate) fn new() -> Self {
         Budget {
             bytes: Self::BYTES,
             turns: Self::TURNS,
+            deadline: shim::ktime_ns().saturating_add(Self::TIME),
         }
     }
 
@@ -88,12 +97,12 @@ impl Budget {
     fn spend(&mut self, bytes: u64) -> bool {
         self.bytes = self.bytes.saturating_sub(bytes);
         self.turns = self.turns.saturating_sub(1);
-        self.bytes > 0 && self.turns > 0
+        self.left()
     }
 
     /// Whether anything is left.
     fn left(&self) -> bool {
-        self.bytes > 0 && self.turns > 0
+        self.bytes > 0 && self.turns > 0 && shim::ktime_ns() < self.deadline
     }
 }
 
@@ -360,10 +369,21 @@ impl Request {
                 return Some(End::Complete);
             };
             let before = op.progress();
-            match op.issue(&mut io) {
+            let outcome = op.issue(&mut io);
+            // Inline, every call is charged; once the budget is spent the
+            // chain goes on in a worker (a step that finished or parked
+            // is not undone).
+            let spent = match inline.as_mut() {
+                Some(b) => !b.spend(op.progress().saturating_sub(before).max(0) as u64),
+                None => false,
+            };
+            match outcome {
                 Outcome::Done(r) => {
                     results[*cur] = r;
                     *cur += 1;
+                    if spent && *cur < ops.len() {
+                        return Some(End::Punt);
+                    }
                 }
                 Outcome::Short(r) => {
                     results[*cur] = r;
@@ -374,6 +394,9 @@ impl Request {
                         });
                     }
                     *cur += 1;
+                    if spent && *cur < ops.len() {
+                        return Some(End::Punt);
+                    }
                 }
                 // Inline, a signal for the submitter is not the request's:
                 // a worker redoes the step.
@@ -400,8 +423,7 @@ impl Request {
                 Outcome::Parked => return None,
                 Outcome::Block => return Some(End::Punt),
                 Outcome::Again if inline.is_some() => {
-                    let moved = op.progress().saturating_sub(before).max(0) as u64;
-                    if !inline.as_mut().is_some_and(|b| b.spend(moved)) {
+                    if spent {
                         return Some(End::Punt);
                     }
                     if shim::fatal_signal_pending() {
@@ -583,7 +605,7 @@ fn ecanceled() -> Error {
 }
 
 /// The errors of a wait that a signal interrupted.
-fn is_restart(e: Error) -> bool {
+pub(crate) fn is_restart(e: Error) -> bool {
     const ERESTARTSYS: i32 = 512;
     const ERESTARTNOINTR: i32 = 513;
     const ERESTARTNOHAND: i32 = 514;

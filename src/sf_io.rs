@@ -46,9 +46,10 @@ pub(crate) enum OutKind {
 }
 
 impl OutKind {
-    /// A regular file: written at its position, which may wait.
-    pub(crate) fn is_file(self) -> bool {
-        self == OutKind::File
+    /// A socket: written with `MSG_DONTWAIT | MSG_NOSIGNAL`, never waits
+    /// and never raises SIGPIPE.
+    pub(crate) fn is_socket(self) -> bool {
+        self == OutKind::Socket
     }
 }
 
@@ -60,65 +61,49 @@ fn errno(e: u32) -> isize {
 /// bytes written, `-EAGAIN` when `out` is full.
 fn write(bv: &[bindings::bio_vec], len: usize, out: &FileRef, kind: OutKind) -> isize {
     let f = out.as_ptr();
+    let mut iter = bindings::iov_iter::default();
+    // SAFETY: `bv` holds `bv.len()` bvecs of `len` bytes of referenced
+    // pages, valid for the call (the iterator does not outlive it).
+    unsafe {
+        bindings::iov_iter_bvec(
+            &mut iter,
+            bindings::ITER_SOURCE,
+            bv.as_ptr(),
+            bv.len() as _,
+            len,
+        )
+    };
     match kind {
         OutKind::Socket => {
             let mut msg = bindings::msghdr {
                 msg_flags: bindings::MSG_SPLICE_PAGES
                     | bindings::MSG_DONTWAIT
                     | bindings::MSG_NOSIGNAL,
+                msg_iter: iter,
                 ..Default::default()
             };
-            // `out` is a socket (`out_kind`): its `struct socket` lives as
-            // long as the file.
-            // SAFETY: `bv` holds `bv.len()` bvecs of `len` bytes of
-            // referenced pages, valid for the call; `out` as above.
-            unsafe {
-                bindings::iov_iter_bvec(
-                    &mut msg.msg_iter,
-                    bindings::ITER_SOURCE,
-                    bv.as_ptr(),
-                    bv.len() as _,
-                    len,
-                );
-                bindings::sock_sendmsg(bindings::sock_from_file(f), &mut msg) as isize
-            }
+            // SAFETY: `out` is a socket (`out_kind`): its `struct socket`
+            // lives as long as the file; the iterator is valid as above.
+            unsafe { bindings::sock_sendmsg(bindings::sock_from_file(f), &mut msg) as isize }
         }
         OutKind::Pipe => {
-            let mut iter = bindings::iov_iter::default();
             let mut kiocb = MaybeUninit::<bindings::kiocb>::uninit();
-            // SAFETY: As above for `bv`; the kiocb is initialised by
-            // `init_sync_kiocb` before use, and `out` is open for writing.
+            // SAFETY: The kiocb is initialised by `init_sync_kiocb` before
+            // use, and `out` is open for writing.
             unsafe {
-                bindings::iov_iter_bvec(
-                    &mut iter,
-                    bindings::ITER_SOURCE,
-                    bv.as_ptr(),
-                    bv.len() as _,
-                    len,
-                );
                 kapi::init_sync_kiocb(kiocb.as_mut_ptr(), f);
                 (*kiocb.as_mut_ptr()).ki_flags |= kapi::IOCB_NOWAIT;
                 bindings::vfs_iocb_iter_write(f, kiocb.as_mut_ptr(), &mut iter)
             }
         }
-        OutKind::File => {
-            let mut iter = bindings::iov_iter::default();
-            // SAFETY: As above for `bv`. A regular file is written at its
-            // position under `f_pos_lock`, as sendfile(2) writes it.
-            unsafe {
-                bindings::iov_iter_bvec(
-                    &mut iter,
-                    bindings::ITER_SOURCE,
-                    bv.as_ptr(),
-                    bv.len() as _,
-                    len,
-                );
-                bindings::mutex_lock(addr_of_mut!((*f).__bindgen_anon_1.f_pos_lock));
-                let ret = bindings::vfs_iter_write(f, &mut iter, addr_of_mut!((*f).f_pos), 0);
-                bindings::mutex_unlock(addr_of_mut!((*f).__bindgen_anon_1.f_pos_lock));
-                ret
-            }
-        }
+        // SAFETY: A regular file is written at its position under
+        // `f_pos_lock`, as sendfile(2) writes it; `f` is valid.
+        OutKind::File => unsafe {
+            bindings::mutex_lock(addr_of_mut!((*f).__bindgen_anon_1.f_pos_lock));
+            let ret = bindings::vfs_iter_write(f, &mut iter, addr_of_mut!((*f).f_pos), 0);
+            bindings::mutex_unlock(addr_of_mut!((*f).__bindgen_anon_1.f_pos_lock));
+            ret
+        },
     }
 }
 

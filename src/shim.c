@@ -362,12 +362,14 @@ struct file *kaio_shim_open(const struct path *root, const struct path *dir,
 
 /*
  * In the submitter, at SUBMIT: opens @name only if neither the lookup nor
- * the open can wait. The walk must succeed from the dentry cache alone
+ * the open has to wait. The walk must succeed from the dentry cache alone
  * (LOOKUP_CACHED: RCU mode only) and end at a regular file or directory
  * (a FIFO or device open may wait); the open itself is non-blocking, as
- * io_uring's first openat attempt (a lease break answers -EAGAIN). A
- * dentry evicted between the walk and filp_open() costs one real lookup.
- * -EAGAIN: not without blocking; the caller opens in a worker instead.
+ * io_uring's first openat attempt (a lease break answers -EAGAIN). The
+ * open walks the name again: if that found something else than the probe
+ * (renamed in between), or failed for any reason, the file is dropped and
+ * -EAGAIN returned: the caller opens in a worker, which gives openat(2)'s
+ * exact answer.
  */
 struct file *kaio_shim_open_cached(const char *name, int flags, umode_t mode)
 {
@@ -375,20 +377,28 @@ struct file *kaio_shim_open_cached(const char *name, int flags, umode_t mode)
 	struct file *file;
 	struct path path;
 	umode_t type;
+	bool same;
 
 	if (flags & (O_CREAT | O_TRUNC | __O_TMPFILE))
 		return ERR_PTR(-EAGAIN);
 	if (!(flags & O_NOFOLLOW))
 		lookup |= LOOKUP_FOLLOW;
-	/* Misses and errors alike: the worker gives openat(2)'s answer. */
 	if (kern_path(name, lookup, &path))
 		return ERR_PTR(-EAGAIN);
 	type = d_inode(path.dentry)->i_mode & S_IFMT;
-	path_put(&path);
-	if (type != S_IFREG && type != S_IFDIR)
+	if (type != S_IFREG && type != S_IFDIR) {
+		path_put(&path);
 		return ERR_PTR(-EAGAIN);
+	}
 	file = filp_open(name, flags | O_LARGEFILE | O_NONBLOCK, mode);
-	if (!IS_ERR(file) && !(flags & O_NONBLOCK))
+	same = !IS_ERR(file) && path_equal(&file->f_path, &path);
+	path_put(&path);
+	if (!same) {
+		if (!IS_ERR(file))
+			fput(file);
+		return ERR_PTR(-EAGAIN);
+	}
+	if (!(flags & O_NONBLOCK))
 		file->f_flags &= ~O_NONBLOCK;
 	return file;
 }

@@ -680,6 +680,12 @@ pub(crate) fn current_is_worker() -> bool {
     unsafe { ffi::kaio_shim_current_is_worker() }
 }
 
+/// The monotonic clock, in nanoseconds.
+pub(crate) fn ktime_ns() -> i64 {
+    // SAFETY: Reads the clock; no preconditions.
+    unsafe { bindings::ktime_get() }
+}
+
 /// Whether anyone waits on `wq` (after a full barrier, so an update made
 /// before the call is seen by a waiter that checks after queueing).
 ///
