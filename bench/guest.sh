@@ -13,6 +13,8 @@ if [ "$only" = all ] || [ "$only" = cold ]; then
 	-m kaio,single,pool,uring,disk
 fi
 cat /mnt/scratch/bench/hot/* > /dev/null
+# kaio's own cost per request, inline, against the system calls it stands for.
+/tests/kaio-overhead /mnt/scratch/bench/hot/h0000 20000
 if [ "$only" = all ] || [ "$only" = hot ]; then
 # Hot files at 64 and 8 requests in flight (one per connection), over TCP
 # on loopback and over unix stream sockets: the ratios move with both.
@@ -40,4 +42,14 @@ if [ "${kaioprofile:-0}" = 1 ] && [ -x /usr/bin/perf ]; then
 			rm -f /tmp/perf.data
 		done
 	done
+fi
+# KAIO_PROFILE=1 and kaioprofoverhead=NAME: a profile of one kaio-overhead line.
+if [ "${kaioprofile:-0}" = 1 ] && [ -n "${kaioprofoverhead:-}" ] && [ -x /usr/bin/perf ]; then
+	/usr/bin/perf record -q -a -g -e cpu-clock -F 4000 -o /tmp/perf.data -- \
+		/tests/kaio-overhead /mnt/scratch/bench/hot/h0000 100000 "$kaioprofoverhead" > /dev/null 2>&1
+	echo "# profile: kaio-overhead $kaioprofoverhead: with callees, then self"
+	/usr/bin/perf report -q -i /tmp/perf.data --stdio --children --sort sym -g none \
+		--percent-limit 2 2>/dev/null | grep -v '^$' | head -60 | sed 's/^/# profile: /'
+	/usr/bin/perf report -q -i /tmp/perf.data --stdio --no-children --sort sym -g none \
+		--percent-limit 0.8 2>/dev/null | grep -v '^$' | head -40 | sed 's/^/# profile self: /'
 fi

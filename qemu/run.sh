@@ -31,7 +31,7 @@ cp "$build"/selftests/*_test "$build/selftests/kaioinfo" "$root/tests/"
 [ ! -f "$here/qemu/demo.sh" ] || cp "$here/qemu/demo.sh" "$root/tests/demo.sh"
 [ ! -f "$build/bin/kaio" ] || cp "$build/bin/kaio" "$root/bin/kaio"
 if [ "$mode" = bench ]; then
-	cp "$build/selftests/kaio-bench" "$build/selftests/bench.sh" "$root/tests/"
+	cp "$build/selftests/kaio-bench" "$build/selftests/kaio-overhead" "$build/selftests/bench.sh" "$root/tests/"
 	# KAIO_PROFILE=1: Debian's perf and its libraries, for the profiles.
 	if [ "${KAIO_PROFILE:-0}" = 1 ] && [ -x /usr/bin/perf ]; then
 		for f in /usr/bin/perf $(ldd /usr/bin/perf | grep -o '/[^ ]*'); do

@@ -24,6 +24,7 @@ make -s -C "$krel" M="$mod" $KAIO_KMAKE_FLAGS modules
 make -s -C selftests KSRC="$kdbg_src" OUT="$here/build/selftests"
 gcc -O2 -Wall -Iinclude/uapi -Ilib -o build/selftests/kaio-bench bench/bench.c lib/kaio.c \
 	-static -pthread -luring
+gcc -O2 -Wall -Iinclude/uapi -Ilib -o build/selftests/kaio-overhead bench/overhead.c lib/kaio.c -static
 cp bench/guest.sh build/selftests/bench.sh
 echo "# boot: QEMU, release kernel, benchmark (several minutes)"
 KAIO_KO="$mod/kaio.ko" KAIO_BENCH=1 KAIO_QUIET=1 KAIO_TIMEOUT=3600 \

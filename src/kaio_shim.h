@@ -97,6 +97,7 @@ void kaio_shim_waitq_free(struct kaio_waitq *wq);
 struct wait_page_queue *kaio_shim_waitq_arm(struct kaio_waitq *wq, void *data);
 __poll_t kaio_shim_vfs_poll(struct file *file, __poll_t key, void *data);
 int kaio_shim_task_work_add(struct task_struct *task, void *data);
+u64 kaio_shim_jiffies(void);
 bool kaio_shim_wq_has_sleeper(struct wait_queue_head *wq);
 void kaio_shim_init_waitqueue_head(struct wait_queue_head *wq);
 

@@ -35,7 +35,13 @@ pub(crate) struct Charge {
 impl Charge {
     /// Charges `bytes`; `EAGAIN` past either limit.
     pub(crate) fn new(bytes: usize) -> Result<Self> {
-        let user = UserCharge::new(0, bytes as u64)?;
+        Self::with_requests(0, bytes)
+    }
+
+    /// Charges `bytes` and `reqs` requests (the user's `max_user_inflight`)
+    /// in one look-up of the user; `EAGAIN` past any limit.
+    pub(crate) fn with_requests(reqs: u32, bytes: usize) -> Result<Self> {
+        let user = UserCharge::new(reqs, bytes as u64)?;
         take(&MEMORY, bytes as u64, shim::param(Param::Memory))?;
         Ok(Charge {
             bytes: bytes as u64,

@@ -29,7 +29,7 @@ use crate::{
     limits::{Charge, InflightSlot},
     opdef::{Io, Op, Outcome},
     park::{Lent, Park},
-    shim::{self, Cred, FileRef, PollEntries, TaskRef, UserCharge, WaitQ},
+    shim::{self, Cred, FileRef, PollEntries, TaskRef, WaitQ},
     stats::{self, Stat},
     uapi::{self, Event},
     worker::LANES,
@@ -68,8 +68,9 @@ pub(crate) struct Budget {
     bytes: u64,
     /// Step calls left.
     turns: u32,
-    /// Inline work stops at this time (`ktime_get`, ns).
-    deadline: i64,
+    /// Inline work stops at this time (jiffies; the clock source can be
+    /// slow to read, the tick count never is).
+    deadline: u64,
 }
 
 impl Budget {
@@ -78,18 +79,19 @@ impl Budget {
     /// Step calls one SUBMIT makes inline at most (an OPEN walks a path
     /// twice, a CLOSE flushes: each call counts, whatever it moved).
     const TURNS: u32 = 256;
-    /// Time one SUBMIT spends inline at most, in ns (checked after each
-    /// step call, so a single call may overrun it): a bound for the
-    /// pathological (a walk through forty long symlinks), well above
-    /// what the byte and call limits allow on a slow machine.
-    const TIME: i64 = 20_000_000;
+    /// Time one SUBMIT spends inline at most, in ms (checked after each
+    /// step call, so a single call may overrun it; one tick more than
+    /// this at most): a bound for the pathological (a walk through forty
+    /// long symlinks), well above what the byte and call limits allow on
+    /// a slow machine.
+    const TIME_MS: u32 = 20;
 
     /// A full budget for one SUBMIT.
     pub(crate) fn new() -> Self {
         Budget {
             bytes: Self::BYTES,
             turns: Self::TURNS,
-            deadline: shim::ktime_ns().saturating_add(Self::TIME),
+            deadline: shim::jiffies().wrapping_add(shim::msecs_to_jiffies(Self::TIME_MS) + 1),
         }
     }
 
@@ -102,7 +104,8 @@ impl Budget {
 
     /// Whether anything is left.
     fn left(&self) -> bool {
-        self.bytes > 0 && self.turns > 0 && shim::ktime_ns() < self.deadline
+        // Wrapping compare, as time_before().
+        self.bytes > 0 && self.turns > 0 && (shim::jiffies().wrapping_sub(self.deadline) as i64) < 0
     }
 }
 
@@ -152,7 +155,6 @@ pub(crate) struct Request {
     cred: Cred,
     _charge: Charge,
     _inflight: InflightSlot,
-    _user: UserCharge,
     /// Link in its lane's ready stack.
     next: AtomicPtr<Request>,
     /// On the ready stack, or about to be.
@@ -164,9 +166,9 @@ pub(crate) struct Request {
 impl Request {
     /// A request for `chain` on `ctx`, not yet started.
     pub(crate) fn new(ctx: Arc<Context>, chain: Chain) -> Result<Arc<Self>> {
-        let charge = Charge::new(core::mem::size_of::<Request>() + chain.bytes)?;
+        // The request counts once against the user's requests and memory.
+        let charge = Charge::with_requests(1, core::mem::size_of::<Request>() + chain.bytes)?;
         let inflight = InflightSlot::new()?;
-        let user = UserCharge::new(1, 0)?;
         let keep = chain.ops.last().is_some_and(|op| op.keeps().is_some());
         let nr_steps = chain.ops.len() as u16;
         let sends = chain.ops.iter().any(Op::sends);
@@ -188,7 +190,6 @@ impl Request {
                 cred: chain.cred,
                 _charge: charge,
                 _inflight: inflight,
-                _user: user,
                 next: AtomicPtr::new(core::ptr::null_mut()),
                 queued: AtomicBool::new(false),
                 exec <- new_mutex!(Exec {

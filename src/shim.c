@@ -626,6 +626,11 @@ int kaio_shim_task_work_add(struct task_struct *task, void *data)
 
 /* ---- The device: misc device, poll, stats ---- */
 
+u64 kaio_shim_jiffies(void)
+{
+	return jiffies;
+}
+
 /* Whether anyone waits on @wq; a full barrier orders the caller's update. */
 bool kaio_shim_wq_has_sleeper(struct wait_queue_head *wq)
 {

@@ -76,6 +76,7 @@ mod ffi {
             flags: c_int,
             mode: u16,
         ) -> *mut bindings::file;
+        pub(super) fn kaio_shim_jiffies() -> u64;
         pub(super) fn kaio_shim_wq_has_sleeper(wq: *mut bindings::wait_queue_head) -> bool;
         pub(super) fn kaio_shim_waitq_alloc() -> *mut c_void;
         pub(super) fn kaio_shim_waitq_free(wq: *mut c_void);
@@ -680,10 +681,16 @@ pub(crate) fn current_is_worker() -> bool {
     unsafe { ffi::kaio_shim_current_is_worker() }
 }
 
-/// The monotonic clock, in nanoseconds.
-pub(crate) fn ktime_ns() -> i64 {
-    // SAFETY: Reads the clock; no preconditions.
-    unsafe { bindings::ktime_get() }
+/// The tick count (`jiffies`).
+pub(crate) fn jiffies() -> u64 {
+    // SAFETY: Reads a kernel global; no preconditions.
+    unsafe { ffi::kaio_shim_jiffies() }
+}
+
+/// `ms` milliseconds in ticks (rounded up).
+pub(crate) fn msecs_to_jiffies(ms: u32) -> u64 {
+    // SAFETY: Pure conversion.
+    unsafe { bindings::__msecs_to_jiffies(ms) as u64 }
 }
 
 /// Whether anyone waits on `wq` (after a full barrier, so an update made
