@@ -15,6 +15,7 @@
 #include <linux/fsnotify.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
+#include <linux/magic.h>
 #include <linux/module.h>
 #include <linux/namei.h>
 #include <linux/pagemap.h>
@@ -361,15 +362,28 @@ struct file *kaio_shim_open(const struct path *root, const struct path *dir,
 }
 
 /*
+ * File systems whose ->open never waits for anything but local memory:
+ * those on a block device, and tmpfs; not FUSE (a daemon answers the
+ * open), nor network or pseudo file systems.
+ */
+static bool kaio_local_fs(const struct super_block *sb)
+{
+	if (sb->s_magic == FUSE_SUPER_MAGIC)
+		return false;
+	return (sb->s_type->fs_flags & FS_REQUIRES_DEV) ||
+	       sb->s_magic == TMPFS_MAGIC;
+}
+
+/*
  * In the submitter, at SUBMIT: opens @name only if neither the lookup nor
  * the open has to wait. The walk must succeed from the dentry cache alone
  * (LOOKUP_CACHED: RCU mode only) and end at a regular file or directory
- * (a FIFO or device open may wait); the open itself is non-blocking, as
- * io_uring's first openat attempt (a lease break answers -EAGAIN). The
- * open walks the name again: if that found something else than the probe
- * (renamed in between), or failed for any reason, the file is dropped and
- * -EAGAIN returned: the caller opens in a worker, which gives openat(2)'s
- * exact answer.
+ * (a FIFO or device open may wait) of a local file system; the open
+ * itself is non-blocking, as io_uring's first openat attempt (a lease
+ * break answers -EAGAIN). The open walks the name again: if that found
+ * something else than the probe (renamed in between), or failed for any
+ * reason, the file is dropped and -EAGAIN returned: the caller opens in a
+ * worker, which gives openat(2)'s exact answer.
  */
 struct file *kaio_shim_open_cached(const char *name, int flags, umode_t mode)
 {
@@ -386,7 +400,8 @@ struct file *kaio_shim_open_cached(const char *name, int flags, umode_t mode)
 	if (kern_path(name, lookup, &path))
 		return ERR_PTR(-EAGAIN);
 	type = d_inode(path.dentry)->i_mode & S_IFMT;
-	if (type != S_IFREG && type != S_IFDIR) {
+	if ((type != S_IFREG && type != S_IFDIR) ||
+	    !kaio_local_fs(path.dentry->d_sb)) {
 		path_put(&path);
 		return ERR_PTR(-EAGAIN);
 	}
