@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "kaio.h"
 
 #define MAXCONN 64
@@ -58,20 +59,6 @@ static uint64_t rx_base;
 static pid_t rx_pid;
 static double *req_lat, *sub_lat;	/* per request, seconds */
 static int nreq;
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
 
 /* ---- The receivers: one process, epoll over every connection ---- */
 

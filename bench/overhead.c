@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "kaio.h"
 
 static char buf[1 << 16];
@@ -23,20 +24,6 @@ static struct kaio_ctx k;
 static const char *path;
 static size_t fsize;
 static int pre_fd;
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
 
 static void run1(struct kaio_iocb *iocb)
 {
