@@ -18,7 +18,8 @@
 //! order. Data in the page cache never passes the gate.
 //!
 //! A request's place is its `disk` state: NONE, WAITING (in the tree,
-//! which holds a reference) or HOLDING (counted in `busy`). Every change
+//! which holds a reference), HOLDING (counted in `busy`) or PAUSED (parked
+//! on its output, not counted). Every change
 //! happens under the gate's lock; a cancel takes a waiting request out and
 //! makes it ready, and a request that completes gives its stream back.
 

@@ -146,8 +146,8 @@ pub(crate) struct Request {
     sends: bool,
     /// Submission order in the context (the disk gate serves the oldest).
     seq: u64,
-    /// Place at the context's disk gate: `disk::NONE`, `WAITING` or
-    /// `HOLDING`, changed under the gate's lock.
+    /// Place at the context's disk gate: `disk::NONE`, `WAITING`,
+    /// `HOLDING` or `PAUSED`, changed under the gate's lock.
     disk: AtomicU8,
     /// Park on a pollable file (see `park.rs`).
     park: Park,
