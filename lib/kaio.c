@@ -118,6 +118,20 @@ struct kaio_step *kaio_step_write(struct kaio_iocb *iocb, const void *buf,
 	return xfer(iocb, KAIO_OP_WRITE, buf, len, offset);
 }
 
+struct kaio_step *kaio_step_readv(struct kaio_iocb *iocb,
+				  const struct iovec *iov, unsigned int nr,
+				  int64_t offset)
+{
+	return xfer(iocb, KAIO_OP_READV, iov, nr, offset);
+}
+
+struct kaio_step *kaio_step_writev(struct kaio_iocb *iocb,
+				   const struct iovec *iov, unsigned int nr,
+				   int64_t offset)
+{
+	return xfer(iocb, KAIO_OP_WRITEV, iov, nr, offset);
+}
+
 struct kaio_step *kaio_step_fsync(struct kaio_iocb *iocb, int datasync)
 {
 	struct kaio_step *s = add(iocb, KAIO_OP_FSYNC);

@@ -25,6 +25,7 @@
 #define LIBKAIO_H
 
 #include <stdint.h>
+#include <sys/uio.h>
 #include <linux/kaio.h>
 
 struct kaio_ctx {
@@ -51,6 +52,14 @@ struct kaio_step *kaio_step_read(struct kaio_iocb *iocb, void *buf,
 				 uint64_t len, int64_t offset);
 struct kaio_step *kaio_step_write(struct kaio_iocb *iocb, const void *buf,
 				  uint64_t len, int64_t offset);
+/* Vectored: @iov (copied at submit; the buffers are used until the
+ * completion), @nr entries (1..1024). Needs KAIO_FEAT_VECTOR. */
+struct kaio_step *kaio_step_readv(struct kaio_iocb *iocb,
+				  const struct iovec *iov, unsigned int nr,
+				  int64_t offset);
+struct kaio_step *kaio_step_writev(struct kaio_iocb *iocb,
+				   const struct iovec *iov, unsigned int nr,
+				   int64_t offset);
 struct kaio_step *kaio_step_fsync(struct kaio_iocb *iocb, int datasync);
 struct kaio_step *kaio_step_close(struct kaio_iocb *iocb);
 struct kaio_step *kaio_step_keep(struct kaio_iocb *iocb, int cloexec);

@@ -343,7 +343,9 @@ TEST_F(ctx, bad_input)
 	CASE("unknown opcode", EINVAL, { kaio_step_fd(&iocb, rfd); iocb.steps[0].opcode = 99; });
 	CASE("opcode NOP", EINVAL, { kaio_step_fd(&iocb, rfd); iocb.steps[0].opcode = 0; });
 	CASE("unknown iocb flag", EINVAL, { kaio_step_fd(&iocb, rfd); iocb.flags = 1u << 7; });
-	CASE("iocb reserved", EINVAL, { kaio_step_fd(&iocb, rfd); iocb.reserved[1] = 1; });
+	CASE("iocb reserved", EINVAL, { kaio_step_fd(&iocb, rfd); iocb.reserved2 = 1; });
+	CASE("iocb reserved1", EINVAL, { kaio_step_fd(&iocb, rfd); iocb.reserved1 = 1; });
+	CASE("resfd without the flag", EINVAL, { kaio_step_fd(&iocb, rfd); iocb.resfd = 3; });
 	CASE("iocb reserved0", EINVAL, { kaio_step_fd(&iocb, rfd); iocb.reserved0 = 1; });
 	CASE("step reserved2", EINVAL, { kaio_step_fd(&iocb, rfd); iocb.steps[0].reserved2 = 1; });
 	CASE("step reserved0", EINVAL, { kaio_step_fd(&iocb, rfd); iocb.steps[0].reserved0 = 1; });
@@ -398,7 +400,7 @@ TEST_F(ctx, bad_input)
 	EXPECT_EQ(64, ev.step_result[1]);
 	EXPECT_EQ(-1, kaio_pattern_check((uint8_t *)buf, 64, 4096, 4));
 	/* Every case was refused with exactly its errno. */
-	EXPECT_EQ(28, n);
+	EXPECT_EQ(30, n);
 	for (int i = 0; i < n; i++) {
 		if (cases[i].got == -cases[i].err)
 			pass++;
@@ -421,10 +423,11 @@ TEST_F(ctx, getevents_rules)
 	EXPECT_EQ(-1, ioctl(self->k.fd, KAIO_IOC_GETEVENTS, &g));
 	EXPECT_EQ(EINVAL, errno);
 	g.min_nr = 0;
-	g.reserved = 1;
+	g.sigmask = 1;		/* not a readable sigset */
 	errno = 0;
 	EXPECT_EQ(-1, ioctl(self->k.fd, KAIO_IOC_GETEVENTS, &g));
-	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(EFAULT, errno);
+	g.sigmask = 0;
 	/* Nothing pending: returns 0 at once with a zero timeout. */
 	EXPECT_EQ(0, kaio_wait(&self->k, &ev, 1, 1, 0));
 	/* ... and after the timeout otherwise. */

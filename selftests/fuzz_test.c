@@ -632,7 +632,12 @@ static void mutate_iocb(struct thr *t, struct kaio_iocb *io)
 		break;
 	}
 	case 2: io->reserved0 = 1 + below(r, 0xffff); break;
-	case 3: io->reserved[below(r, 2)] = rnd(r) | 1; break;
+	case 3:
+		if (one_in(r, 2))
+			io->reserved1 = rnd(r) | 1;
+		else
+			io->reserved2 = rnd(r) | 1;
+		break;
 	case 4: s->opcode = one_in(r, 4) ? (uint8_t)rnd(r) : below(r, 11); break;
 	case 5: s->fd = one_in(r, 2) ? invalid_fd(r) : fd_pick(r, R_ANY); break;
 	case 6: s->addr = s->opcode == KAIO_OP_OPEN ? path_ptr(t) : data_ptr(t); break;
@@ -1341,7 +1346,7 @@ static void fz_getevents(struct thr *t, struct slot *s, unsigned long cmd, enum 
 	}
 	g.timeout_ns = one_in(r, 3) ? 0 : (int64_t)below(r, 1000001);
 	if (one_in(r, 20))
-		g.reserved = rnd(r) | 1;
+		g.sigmask = rnd(r) | 1;	/* EFAULT, or a mask for the wait */
 	/* Wait for ever only if the events are certainly there already. */
 	if (one_in(r, 4) && can_peek(s) && fd == slot_fd(s) && g.min_nr >= 1 && g.min_nr <= g.max_nr) {
 		const struct kaio_ring *ring = s->map;

@@ -415,6 +415,9 @@ impl Context {
             if let Some(efd) = &inner.eventfd {
                 efd.signal();
             }
+            if let Some(r) = &req {
+                r.signal_resfd();
+            }
             req
         };
         // A waiter counted itself under `inner` before it slept, and the
@@ -444,7 +447,7 @@ impl Context {
         let g: uapi::GetEvents = UserSlice::new(arg, size_of::<uapi::GetEvents>())
             .reader()
             .read()?;
-        if g.reserved != 0 || g.min_nr > g.max_nr {
+        if g.min_nr > g.max_nr {
             return Err(EINVAL);
         }
         if self.inner.lock().ring.is_none() {
@@ -462,6 +465,12 @@ impl Context {
         } else {
             // SAFETY: Pure conversion.
             unsafe { bindings::nsecs_to_jiffies(g.timeout_ns as u64) }
+        };
+        // Set for the whole call and restored at its end (the guard lives
+        // until the function returns).
+        let _mask = match g.sigmask {
+            0 => None,
+            m => Some(shim::SigMask::set(m)?),
         };
         let mut buf = KVec::with_capacity(max.min(64), GFP_KERNEL)?;
         for _ in 0..max.min(64) {

@@ -2,7 +2,8 @@
 
 //! Reads and writes of user memory, and what a file allows.
 //!
-//! READ and WRITE go through the file's `read_iter`/`write_iter` as
+//! READ and WRITE (and READV, WRITEV, whose iovecs [`UserBuf`] holds) go
+//! through the file's `read_iter`/`write_iter` as
 //! pread(2) and pwrite(2) do (`vfs_iocb_iter_read`, `vfs_iter_write`: the
 //! permission hook, fsnotify, RLIMIT_FSIZE and freeze protection), or its
 //! plain `read`/`write` (much of /proc) as `vfs_read`/`vfs_write` do. A
@@ -14,7 +15,7 @@ use crate::{
     shim::{FileCaps, FileRef, IoMode, WaitQ},
 };
 use core::{ffi::c_void, mem::MaybeUninit};
-use kernel::bindings;
+use kernel::{bindings, prelude::*, uaccess::UserSlice};
 
 /// What a file allows, as [`FileCaps`] bits.
 mod cap {
@@ -27,6 +28,124 @@ mod cap {
     pub(super) const O_DIRECT: u32 = 1 << 6;
     pub(super) const APPEND: u32 = 1 << 7;
     pub(super) const STREAM: u32 = 1 << 8;
+    pub(super) const NOWAIT: u32 = 1 << 9;
+}
+
+/// One `struct iovec` of the submitter, copied at SUBMIT: the same layout
+/// as the kernel's (checked below), without its raw pointer, so a request
+/// holding them can move between threads.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct Iov {
+    base: u64,
+    len: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<Iov>() == core::mem::size_of::<bindings::iovec>());
+const _: () = assert!(core::mem::offset_of!(bindings::iovec, iov_len) == 8);
+
+/// `UIO_MAXIOV`: most entries in one READV or WRITEV, as readv(2).
+pub(crate) const MAX_IOV: u64 = 1024;
+
+/// The submitter's memory a READ or WRITE moves bytes to or from.
+pub(crate) enum UserBuf {
+    /// One buffer (READ, WRITE).
+    Flat(u64),
+    /// An iovec array (READV, WRITEV), each entry checked with `access_ok`.
+    Vec(KVec<Iov>),
+}
+
+impl UserBuf {
+    /// Copies the `nr` iovecs at user address `addr` (as readv(2):
+    /// `EINVAL` for more than [`MAX_IOV`] entries or a total that does not
+    /// fit `ssize_t`, `EFAULT` for an unreadable array or a buffer outside
+    /// user space). Returns them and their total length.
+    pub(crate) fn from_iovecs(addr: u64, nr: u64) -> Result<(Self, u64)> {
+        if nr > MAX_IOV {
+            return Err(EINVAL);
+        }
+        let bytes = nr as usize * core::mem::size_of::<Iov>();
+        let mut raw = KVec::<u8>::with_capacity(bytes, GFP_KERNEL_ACCOUNT)?;
+        UserSlice::new(addr as usize, bytes)
+            .reader()
+            .read_all(&mut raw, GFP_KERNEL_ACCOUNT)?;
+        let mut iov = KVec::with_capacity(nr as usize, GFP_KERNEL_ACCOUNT)?;
+        let mut total: u64 = 0;
+        for e in raw.chunks_exact(16) {
+            let word = |i: usize| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&e[i..i + 8]);
+                u64::from_ne_bytes(b)
+            };
+            let (base, len) = (word(0), word(8));
+            total = total
+                .checked_add(len)
+                .filter(|t| *t <= isize::MAX as u64)
+                .ok_or(EINVAL)?;
+            if len > 0 && !crate::shim::access_ok(base, len) {
+                return Err(EFAULT);
+            }
+            iov.push(Iov { base, len }, GFP_KERNEL_ACCOUNT)?;
+        }
+        Ok((UserBuf::Vec(iov), total))
+    }
+
+    /// Bytes held beyond the request (for the memory charge).
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            UserBuf::Flat(_) => 0,
+            UserBuf::Vec(v) => v.len() * core::mem::size_of::<Iov>(),
+        }
+    }
+
+    /// Sets `iter` up for `len` bytes from byte `at` of the memory, in
+    /// direction `dir` (`ITER_DEST`: a read into it).
+    fn iter(&self, dir: u32, at: u64, len: usize, iter: &mut bindings::iov_iter) -> isize {
+        match self {
+            UserBuf::Flat(buf) => {
+                // SAFETY: `import_ubuf` checks the user range (`access_ok`).
+                unsafe {
+                    bindings::import_ubuf(dir as _, (buf + at) as usize as *mut _, len, iter)
+                        as isize
+                }
+            }
+            UserBuf::Vec(v) => {
+                // SAFETY: `v` has the layout of `nr` iovecs (checked above)
+                // and outlives `iter` (the caller's transfer); each entry was
+                // checked with `access_ok`. A count of `at + len` then an
+                // advance by `at` leaves exactly `len` bytes.
+                unsafe {
+                    bindings::iov_iter_init(
+                        iter,
+                        dir,
+                        v.as_ptr().cast(),
+                        v.len(),
+                        at as usize + len,
+                    );
+                    bindings::iov_iter_advance(iter, at as usize);
+                }
+                0
+            }
+        }
+    }
+
+    /// The contiguous piece of at most `len` bytes at byte `at` (for files
+    /// with plain `read`/`write`, which take one buffer at a time, as
+    /// readv(2) loops over them).
+    fn piece(&self, mut at: u64, len: usize) -> (u64, usize) {
+        match self {
+            UserBuf::Flat(buf) => (buf + at, len),
+            UserBuf::Vec(v) => {
+                for e in v.iter() {
+                    if at < e.len {
+                        return (e.base + at, len.min((e.len - at) as usize));
+                    }
+                    at -= e.len;
+                }
+                (0, 0)
+            }
+        }
+    }
 }
 
 /// The file's operations.
@@ -167,6 +286,9 @@ impl FileRef {
         {
             caps |= cap::ASYNC_READ;
         }
+        if fmode & kapi::FMODE_NOWAIT != 0 {
+            caps |= cap::NOWAIT;
+        }
         if fmode & kapi::FMODE_CAN_ODIRECT != 0 {
             caps |= cap::CAN_DIRECT;
         }
@@ -187,13 +309,14 @@ impl FileRef {
         FileCaps::from_bits(caps)
     }
 
-    /// Reads up to `len` bytes at `pos` into user memory of the current mm
-    /// as `mode` allows; with [`IoMode::WaitQ`], `wq` is armed with `data`
-    /// (see [`WaitQ`]).
+    /// Reads up to `len` bytes at `pos` into `buf` from its byte `at`, in
+    /// user memory of the current mm, as `mode` allows; with
+    /// [`IoMode::WaitQ`], `wq` is armed with `data` (see [`WaitQ`]).
     pub(crate) fn read(
         &self,
         pos: i64,
-        buf: u64,
+        buf: &UserBuf,
+        at: u64,
         len: usize,
         mode: IoMode,
         wq: Option<(&WaitQ, *mut c_void)>,
@@ -201,21 +324,14 @@ impl FileRef {
         let f = self.as_ptr();
         // SAFETY: The file is valid.
         if unsafe { fops(f) }.read_iter.is_none() {
+            let (addr, len) = buf.piece(at, len);
             // SAFETY: The file is valid.
-            return unsafe { read_plain(f, pos, buf, len) };
+            return unsafe { read_plain(f, pos, addr, len) };
         }
         let mut iter = bindings::iov_iter::default();
-        // SAFETY: `import_ubuf` checks the user range (`access_ok`).
-        let ret = unsafe {
-            bindings::import_ubuf(
-                bindings::ITER_DEST as _,
-                buf as usize as *mut _,
-                len,
-                &mut iter,
-            )
-        };
+        let ret = buf.iter(bindings::ITER_DEST, at, len, &mut iter);
         if ret != 0 {
-            return ret as isize;
+            return ret;
         }
         // SAFETY: The file is valid and `iter` set up; `wq` lives until its
         // wake callback ran (the caller's duty, see `WaitQ`).
@@ -226,25 +342,25 @@ impl FileRef {
     /// with `-EAGAIN` instead of blocking (streams); else as pwrite(2),
     /// with its permission hook, fsnotify, RLIMIT_FSIZE and freeze
     /// protection.
-    pub(crate) fn write(&self, mut pos: i64, buf: u64, len: usize, mode: IoMode) -> isize {
+    pub(crate) fn write(
+        &self,
+        mut pos: i64,
+        buf: &UserBuf,
+        at: u64,
+        len: usize,
+        mode: IoMode,
+    ) -> isize {
         let f = self.as_ptr();
         // SAFETY: The file is valid.
         if unsafe { fops(f) }.write_iter.is_none() {
+            let (addr, len) = buf.piece(at, len);
             // SAFETY: The file is valid.
-            return unsafe { write_plain(f, pos, buf, len) };
+            return unsafe { write_plain(f, pos, addr, len) };
         }
         let mut iter = bindings::iov_iter::default();
-        // SAFETY: `import_ubuf` checks the user range (`access_ok`).
-        let ret = unsafe {
-            bindings::import_ubuf(
-                bindings::ITER_SOURCE as _,
-                buf as usize as *mut _,
-                len,
-                &mut iter,
-            )
-        };
+        let ret = buf.iter(bindings::ITER_SOURCE, at, len, &mut iter);
         if ret != 0 {
-            return ret as isize;
+            return ret;
         }
         if mode != IoMode::NoWait {
             // SAFETY: The file is valid, `iter` set up, `pos` ours.

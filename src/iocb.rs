@@ -7,7 +7,7 @@
 
 use crate::{
     opdef::{self, Op, Prep},
-    shim::{Cred, FileRef},
+    shim::{Cred, EventFd, FileRef},
     uapi,
 };
 use core::mem::size_of;
@@ -22,6 +22,8 @@ pub(crate) struct Chain {
     pub(crate) file: Option<FileRef>,
     /// The submitter's credentials.
     pub(crate) cred: Cred,
+    /// `KAIO_IOCB_RESFD`: the eventfd signalled after the completion.
+    pub(crate) resfd: Option<EventFd>,
     /// Bytes allocated for the chain beyond the request itself.
     pub(crate) bytes: usize,
 }
@@ -35,7 +37,12 @@ pub(crate) struct Chain {
 pub(crate) fn prep(addr: usize) -> Result<Chain> {
     let mut r = UserSlice::new(addr, size_of::<uapi::Iocb>()).reader();
     let head: uapi::IocbHead = r.read()?;
-    if head.flags & !uapi::IOCB_FLAGS != 0 || head.reserved0 != 0 || head.reserved != [0; 2] {
+    if head.flags & !uapi::IOCB_FLAGS != 0
+        || head.reserved0 != 0
+        || head.reserved1 != 0
+        || head.reserved2 != 0
+        || (head.flags & uapi::IOCB_RESFD == 0 && head.resfd != 0)
+    {
         return Err(EINVAL);
     }
     let nr = head.nr_steps as usize;
@@ -55,12 +62,22 @@ pub(crate) fn prep(addr: usize) -> Result<Chain> {
             return Err(EINVAL);
         }
         let op = (def.prep)(&s, &mut p)?;
-        if let Op::Open(o) = &op {
-            bytes += o.path_bytes();
+        match &op {
+            Op::Open(o) => bytes += o.path_bytes(),
+            Op::Read(rw) | Op::Write(rw) => bytes += rw.bytes(),
+            _ => {}
         }
         ops.push(op, GFP_KERNEL_ACCOUNT)?;
     }
+    // Taken last: an invalid step fails the iocb before the eventfd is
+    // looked up (EBADF or EINVAL for a descriptor that is not an eventfd).
+    let resfd = if head.flags & uapi::IOCB_RESFD != 0 {
+        Some(EventFd::fdget(head.resfd)?)
+    } else {
+        None
+    };
     Ok(Chain {
+        resfd,
         user_data: head.user_data,
         flags: head.flags,
         ops,

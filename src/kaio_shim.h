@@ -76,6 +76,8 @@ struct task_struct *kaio_shim_get_current_task(void);
 void kaio_shim_put_task(struct task_struct *task);
 bool kaio_shim_real_signal_pending(void);
 bool kaio_shim_signal_pending(void);
+int kaio_shim_sigmask_set(u64 umask, sigset_t *old);
+void kaio_shim_sigmask_restore(sigset_t *old);
 bool kaio_shim_fatal_signal_pending(void);
 void kaio_shim_cond_resched(void);
 bool kaio_shim_access_ok(u64 addr, u64 len);

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `KAIO_OP_READ` and `KAIO_OP_WRITE`: transfers between the chain's file
-//! and the submitter's memory, in a worker of the submitting process.
+//! `KAIO_OP_READ` and `KAIO_OP_WRITE`, and their vectored forms
+//! `KAIO_OP_READV` and `KAIO_OP_WRITEV` (whose iovec array is copied at
+//! SUBMIT): transfers between the chain's file and the submitter's memory,
+//! in a worker of the submitting process.
 //!
 //! A READ of a regular file never makes a worker wait for the disk when
 //! the file system supports it (ext4, and any file with
@@ -18,11 +20,16 @@
 //! with the first bytes that arrive (0 at end of stream: a short
 //! transfer); a WRITE goes on until every byte is written.
 //!
+//! With `KAIO_RW_NOWAIT` (RWF_NOWAIT), a transfer never waits, not even in
+//! a worker: what would block ends the step with the bytes so far, or
+//! `EAGAIN`.
+//!
 //! Inline at SUBMIT, a READ copies what is cached (`IOCB_NOWAIT`) and a
 //! stream READ runs as above; the rest of a READ, and every WRITE (a file
 //! may wait; a stream may raise SIGPIPE), go on in a worker.
 
 use crate::{
+    file_io::UserBuf,
     opdef::{Io, Op, Outcome, Prep, QUEUED},
     shim::{self, poll, IoMode},
     stats::{self, Stat},
@@ -37,9 +44,9 @@ const CHUNK: u64 = 1 << 20;
 /// stays within a few microseconds).
 const INLINE_CHUNK: u64 = 64 << 10;
 
-/// A prepared READ or WRITE.
+/// A prepared READ, WRITE, READV or WRITEV.
 pub(crate) struct Rw {
-    buf: u64,
+    buf: UserBuf,
     len: u64,
     off: i64,
     /// Bytes transferred so far.
@@ -50,28 +57,40 @@ pub(crate) struct Rw {
     async_read: bool,
     /// A pipe, FIFO, socket or tty.
     stream: bool,
+    /// `KAIO_RW_NOWAIT`: never wait, even in a worker.
+    nowait: bool,
 }
 
 const EAGAIN: isize = -(bindings::EAGAIN as isize);
+const EAGAIN_ERR: Error = kernel::error::code::EAGAIN;
 
-fn prep(s: &uapi::Step, p: &Prep, write: bool) -> Result<Rw> {
-    if s.fd != 0 || s.op_flags != 0 || s.arg != 0 {
+fn prep(s: &uapi::Step, p: &Prep, write: bool, vector: bool) -> Result<Rw> {
+    if s.fd != 0 || s.op_flags & !uapi::RW_NOWAIT != 0 || s.arg != 0 || s.offset < 0 {
         return Err(EINVAL);
     }
-    if s.offset < 0 || s.len > isize::MAX as u64 || s.offset.checked_add(s.len as i64).is_none() {
+    let (buf, len) = if vector {
+        UserBuf::from_iovecs(s.addr, s.len)?
+    } else {
+        if s.len > isize::MAX as u64 {
+            return Err(EINVAL);
+        }
+        if s.len > 0 && (s.addr == 0 || !shim::access_ok(s.addr, s.len)) {
+            return Err(EFAULT);
+        }
+        (UserBuf::Flat(s.addr), s.len)
+    };
+    if s.offset.checked_add(len as i64).is_none() {
         return Err(EINVAL);
-    }
-    if s.len > 0 && (s.addr == 0 || !shim::access_ok(s.addr, s.len)) {
-        return Err(EFAULT);
     }
     let mut rw = Rw {
-        buf: s.addr,
-        len: s.len,
+        buf,
+        len,
         off: s.offset,
         done: 0,
         checked: false,
         async_read: false,
         stream: false,
+        nowait: s.op_flags & uapi::RW_NOWAIT != 0,
     };
     if let Some(f) = &p.file {
         rw.check(f, write)?;
@@ -81,17 +100,33 @@ fn prep(s: &uapi::Step, p: &Prep, write: bool) -> Result<Rw> {
 
 /// Prep of READ.
 pub(crate) fn prep_read(s: &uapi::Step, p: &mut Prep) -> Result<Op> {
-    Ok(Op::Read(prep(s, p, false)?))
+    Ok(Op::Read(prep(s, p, false, false)?))
 }
 
 /// Prep of WRITE.
 pub(crate) fn prep_write(s: &uapi::Step, p: &mut Prep) -> Result<Op> {
-    Ok(Op::Write(prep(s, p, true)?))
+    Ok(Op::Write(prep(s, p, true, false)?))
+}
+
+/// Prep of READV.
+pub(crate) fn prep_readv(s: &uapi::Step, p: &mut Prep) -> Result<Op> {
+    Ok(Op::Read(prep(s, p, false, true)?))
+}
+
+/// Prep of WRITEV.
+pub(crate) fn prep_writev(s: &uapi::Step, p: &mut Prep) -> Result<Op> {
+    Ok(Op::Write(prep(s, p, true, true)?))
 }
 
 impl Rw {
+    /// Bytes held beyond the request (the iovecs), for the memory charge.
+    pub(crate) fn bytes(&self) -> usize {
+        self.buf.bytes()
+    }
+
     /// As read(2)/write(2) would: `EISDIR` for a directory, `EBADF` for a
-    /// file not open for the transfer.
+    /// file not open for the transfer; as preadv2(2) with RWF_NOWAIT,
+    /// `EOPNOTSUPP` for a file that cannot fail instead of blocking.
     fn check(&mut self, f: &shim::FileRef, write: bool) -> Result {
         let caps = f.caps();
         if caps.is_dir() {
@@ -104,6 +139,9 @@ impl Rw {
         }) {
             return Err(EBADF);
         }
+        if self.nowait && !caps.nowait() {
+            return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
+        }
         self.async_read = caps.async_read();
         self.stream = caps.stream();
         self.checked = true;
@@ -113,6 +151,15 @@ impl Rw {
     /// Bytes transferred so far.
     pub(crate) fn progress(&self) -> i64 {
         self.done as i64
+    }
+
+    /// With `KAIO_RW_NOWAIT`, the outcome of a transfer that would block.
+    fn would_block(&self) -> Outcome {
+        if self.done > 0 {
+            Outcome::Short(self.done as i64)
+        } else {
+            Outcome::Failed(EAGAIN_ERR)
+        }
     }
 
     /// The outcome of a transfer call that returned `n`.
@@ -159,12 +206,22 @@ impl Rw {
             Err(o) => return o,
         };
         let pos = self.off.saturating_add(self.done as i64);
-        let buf = self.buf + self.done;
+        let (buf, at) = (&self.buf, self.done);
         let Some(f) = io.file.as_ref() else {
             return Outcome::Failed(EBADF);
         };
+        if self.nowait {
+            let n = f.read(pos, buf, at, chunk as usize, IoMode::NoWait, None);
+            if n == EAGAIN {
+                return self.would_block();
+            }
+            return match self.account(n, Stat::BytesRead) {
+                Outcome::Again if self.stream => Outcome::Done(self.done as i64),
+                o => o,
+            };
+        }
         if self.stream {
-            let n = f.read(pos, buf, chunk as usize, IoMode::NoWait, None);
+            let n = f.read(pos, buf, at, chunk as usize, IoMode::NoWait, None);
             if n == EAGAIN {
                 return if io.park_file(poll::IN) {
                     Outcome::Parked
@@ -185,7 +242,7 @@ impl Rw {
             if !self.async_read {
                 return Outcome::Block;
             }
-            let n = f.read(pos, buf, chunk as usize, IoMode::NoWait, None);
+            let n = f.read(pos, buf, at, chunk as usize, IoMode::NoWait, None);
             if n == EAGAIN {
                 return Outcome::Block;
             }
@@ -193,7 +250,7 @@ impl Rw {
         }
         let mut n = EAGAIN;
         if self.async_read {
-            n = io.read_nowait(pos, buf, chunk as usize);
+            n = io.read_nowait(pos, buf, at, chunk as usize);
             if n == QUEUED {
                 return Outcome::Parked;
             }
@@ -202,7 +259,7 @@ impl Rw {
             // No way around the disk for this file: the worker waits.
             stats::add(Stat::WorkerDiskWaits, 1);
             n = match io.file.as_ref() {
-                Some(f) => f.read(pos, buf, chunk as usize, IoMode::Block, None),
+                Some(f) => f.read(pos, buf, at, chunk as usize, IoMode::Block, None),
                 None => -(bindings::EBADF as isize),
             };
         }
@@ -225,17 +282,21 @@ impl Rw {
             // blocks the signal), never the submitter.
             return Outcome::Block;
         }
-        let mode = if self.stream {
+        let mode = if self.stream || self.nowait {
             IoMode::NoWait
         } else {
             IoMode::Block
         };
         let n = f.write(
             self.off.saturating_add(self.done as i64),
-            self.buf + self.done,
+            &self.buf,
+            self.done,
             chunk as usize,
             mode,
         );
+        if n == EAGAIN && self.nowait {
+            return self.would_block();
+        }
         if n == EAGAIN && self.stream {
             return if io.park_file(poll::OUT) {
                 Outcome::Parked

@@ -6,6 +6,7 @@
 //! process; and [`Io`], what a step sees of its request while it runs.
 
 use crate::{
+    file_io::UserBuf,
     op_close, op_fsync, op_open, op_rw, op_sendfile,
     park::Lent,
     request::Request,
@@ -87,7 +88,7 @@ impl<'a> Io<'a> {
     /// Reads (or with `buf == None`, fills the page cache) without waiting
     /// for the disk; [`QUEUED`] means parked: the folio's wake-up makes the
     /// request ready.
-    fn nowait(&mut self, pos: i64, buf: Option<u64>, len: usize) -> isize {
+    fn nowait(&mut self, pos: i64, buf: Option<(&UserBuf, u64)>, len: usize) -> isize {
         let Some(file) = self.file.as_ref() else {
             return -(bindings::EBADF as isize);
         };
@@ -105,7 +106,7 @@ impl<'a> Io<'a> {
         let mut n = 0;
         self.lend(|data| {
             n = match buf {
-                Some(b) => file.read(pos, b, len, IoMode::WaitQ, Some((wq, data))),
+                Some((b, at)) => file.read(pos, b, at, len, IoMode::WaitQ, Some((wq, data))),
                 None => file.fill(pos, len, Some((wq, data))),
             };
             n == QUEUED
@@ -116,9 +117,9 @@ impl<'a> Io<'a> {
         n
     }
 
-    /// Reads into the user buffer without waiting for the disk.
-    pub(crate) fn read_nowait(&mut self, pos: i64, buf: u64, len: usize) -> isize {
-        self.nowait(pos, Some(buf), len)
+    /// Reads into `buf`, from its byte `at`, without waiting for the disk.
+    pub(crate) fn read_nowait(&mut self, pos: i64, buf: &UserBuf, at: u64, len: usize) -> isize {
+        self.nowait(pos, Some((buf, at)), len)
     }
 
     /// Brings a range into the page cache without waiting for the disk.
@@ -193,9 +194,9 @@ pub(crate) enum Op {
     Open(op_open::Open),
     /// `KAIO_OP_FD`: the file was taken at prep.
     Fd,
-    /// `KAIO_OP_READ`.
+    /// `KAIO_OP_READ`, `KAIO_OP_READV`.
     Read(op_rw::Rw),
-    /// `KAIO_OP_WRITE`.
+    /// `KAIO_OP_WRITE`, `KAIO_OP_WRITEV`.
     Write(op_rw::Rw),
     /// `KAIO_OP_FSYNC`.
     Fsync(op_fsync::Fsync),
@@ -233,7 +234,7 @@ const fn def(
 }
 
 /// Indexed by opcode.
-static OPS: [Option<OpDef>; 9] = [
+static OPS: [Option<OpDef>; 11] = [
     None,
     def(op_open::prep, true, false),
     def(op_open::prep_fd, true, false),
@@ -243,6 +244,8 @@ static OPS: [Option<OpDef>; 9] = [
     def(op_close::prep_close, false, true),
     def(op_close::prep_keep, false, true),
     def(op_sendfile::prep, false, false),
+    def(op_rw::prep_readv, false, false),
+    def(op_rw::prep_writev, false, false),
 ];
 
 /// The definition of `opcode`; `EINVAL` if there is none.

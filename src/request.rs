@@ -29,7 +29,7 @@ use crate::{
     limits::{Charge, InflightSlot},
     opdef::{Io, Op, Outcome},
     park::{Lent, Park},
-    shim::{self, Cred, FileRef, PollEntries, TaskRef, WaitQ},
+    shim::{self, Cred, EventFd, FileRef, PollEntries, TaskRef, WaitQ},
     stats::{self, Stat},
     uapi::{self, Event},
     worker::LANES,
@@ -153,6 +153,8 @@ pub(crate) struct Request {
     park: Park,
     /// The submitter's credentials at SUBMIT, for every step.
     cred: Cred,
+    /// `KAIO_IOCB_RESFD`'s eventfd, signalled once the event is in the ring.
+    resfd: Option<EventFd>,
     _charge: Charge,
     _inflight: InflightSlot,
     /// Link in its lane's ready stack.
@@ -188,6 +190,7 @@ impl Request {
                 disk: AtomicU8::new(disk::NONE),
                 park: Park::new(),
                 cred: chain.cred,
+                resfd: chain.resfd,
                 _charge: charge,
                 _inflight: inflight,
                 next: AtomicPtr::new(core::ptr::null_mut()),
@@ -216,6 +219,14 @@ impl Request {
     /// The iocb's `user_data`.
     pub(crate) fn user_data(&self) -> u64 {
         self.user_data
+    }
+
+    /// Signals the iocb's own eventfd, if it named one (after its event
+    /// was pushed to the ring).
+    pub(crate) fn signal_resfd(&self) {
+        if let Some(efd) = &self.resfd {
+            efd.signal();
+        }
     }
 
     /// Starts the request: in the submitting thread, as far as its steps

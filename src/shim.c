@@ -173,6 +173,36 @@ bool kaio_shim_signal_pending(void)
 	return signal_pending(current);
 }
 
+/*
+ * GETEVENTS with a sigmask (src/context.rs), as set_user_sigmask() does
+ * for ppoll(2) and io_pgetevents(2): the kernel sigset_t at @umask is the
+ * blocked set while the call waits; @old receives the one to restore.
+ */
+int kaio_shim_sigmask_set(u64 umask, sigset_t *old)
+{
+	sigset_t set;
+
+	if (copy_from_user(&set, u64_to_user_ptr(umask), sizeof(set)))
+		return -EFAULT;
+	sigdelsetmask(&set, sigmask(SIGKILL) | sigmask(SIGSTOP));
+	return sigprocmask(SIG_SETMASK, &set, old);
+}
+
+/*
+ * At the end of the call, as restore_saved_sigmask_unless(): with a signal
+ * pending, the wait's mask stays until that signal is delivered on the way
+ * out (its handler runs, then @old is back); otherwise @old is back now.
+ */
+void kaio_shim_sigmask_restore(sigset_t *old)
+{
+	if (task_sigpending(current)) {
+		current->saved_sigmask = *old;
+		set_restore_sigmask();
+		return;
+	}
+	sigprocmask(SIG_SETMASK, old, NULL);
+}
+
 bool kaio_shim_fatal_signal_pending(void)
 {
 	return fatal_signal_pending(current);

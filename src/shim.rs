@@ -51,6 +51,8 @@ mod ffi {
         pub(super) fn kaio_shim_real_signal_pending() -> bool;
         pub(super) fn kaio_shim_signal_pending() -> bool;
         pub(super) fn kaio_shim_fatal_signal_pending() -> bool;
+        pub(super) fn kaio_shim_sigmask_set(umask: u64, old: *mut bindings::sigset_t) -> c_int;
+        pub(super) fn kaio_shim_sigmask_restore(old: *mut bindings::sigset_t);
         pub(super) fn kaio_shim_cond_resched();
         pub(super) fn kaio_shim_access_ok(addr: u64, len: u64) -> bool;
         pub(super) fn kaio_shim_worker_create(lane: *mut c_void, idx: c_uint) -> *mut c_void;
@@ -354,6 +356,33 @@ pub(crate) fn real_signal_pending() -> bool {
     unsafe { ffi::kaio_shim_real_signal_pending() }
 }
 
+/// The signal mask of a GETEVENTS call that named one
+/// (`kaio_getevents.sigmask`): set for the call, restored when dropped, at
+/// its end (after the delivery of a signal that interrupted it, as ppoll(2)).
+pub(crate) struct SigMask {
+    old: bindings::sigset_t,
+}
+
+impl SigMask {
+    /// Blocks the signals in the kernel `sigset_t` at user address `umask`
+    /// (never SIGKILL or SIGSTOP) until the guard is dropped.
+    pub(crate) fn set(umask: u64) -> Result<Self> {
+        let mut old = bindings::sigset_t::default();
+        // SAFETY: Copies from user memory and changes the current task's
+        // mask; `old` is ours.
+        to_result(unsafe { ffi::kaio_shim_sigmask_set(umask, &mut old) })?;
+        Ok(SigMask { old })
+    }
+}
+
+impl Drop for SigMask {
+    fn drop(&mut self) {
+        // SAFETY: Restores (now or at signal delivery) the current task's
+        // mask from `set`, in the same task: guards do not leave the call.
+        unsafe { ffi::kaio_shim_sigmask_restore(&mut self.old) };
+    }
+}
+
 /// Whether any signal or notification is pending for the current task.
 pub(crate) fn signal_pending() -> bool {
     // SAFETY: Reads the current task's flags.
@@ -490,6 +519,10 @@ impl FileCaps {
     /// A pipe, FIFO, socket or tty: transfers park on its wait queue.
     pub(crate) fn stream(self) -> bool {
         self.0 & 256 != 0
+    }
+    /// Transfers can fail with `EAGAIN` instead of blocking (`FMODE_NOWAIT`).
+    pub(crate) fn nowait(self) -> bool {
+        self.0 & 512 != 0
     }
 }
 

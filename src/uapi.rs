@@ -21,8 +21,9 @@ mod c {
 pub(crate) const ABI_VERSION: u32 = 1;
 /// `KAIO_IOC_MAGIC`.
 const IOC_MAGIC: u32 = 0xAA;
-/// `KAIO_FEAT_*` bits this module supports.
-pub(crate) const FEATURES: u64 = 0;
+/// `KAIO_FEAT_*` bits this module supports: `RESFD`, `VECTOR`, `NOWAIT`,
+/// `SIGMASK`.
+pub(crate) const FEATURES: u64 = 0xf;
 
 /// `struct kaio_version`.
 #[repr(C)]
@@ -74,6 +75,8 @@ pub(crate) mod op {
     pub(crate) const CLOSE: u8 = 6;
     pub(crate) const KEEP: u8 = 7;
     pub(crate) const SENDFILE: u8 = 8;
+    pub(crate) const READV: u8 = 9;
+    pub(crate) const WRITEV: u8 = 10;
 }
 
 /// `KAIO_FSYNC_DATASYNC`.
@@ -82,10 +85,14 @@ pub(crate) const FSYNC_DATASYNC: u32 = 1;
 pub(crate) const KEEP_CLOEXEC: u32 = 1;
 /// `KAIO_SENDFILE_NOCACHE`.
 pub(crate) const SENDFILE_NOCACHE: u32 = 1;
+/// `KAIO_RW_NOWAIT`.
+pub(crate) const RW_NOWAIT: u32 = 1;
 /// `KAIO_IOCB_SHORT_OK`.
 pub(crate) const IOCB_SHORT_OK: u32 = 1;
+/// `KAIO_IOCB_RESFD`.
+pub(crate) const IOCB_RESFD: u32 = 2;
 /// All `KAIO_IOCB_*` flags.
-pub(crate) const IOCB_FLAGS: u32 = IOCB_SHORT_OK;
+pub(crate) const IOCB_FLAGS: u32 = IOCB_SHORT_OK | IOCB_RESFD;
 /// `KAIO_EV_CANCELED`.
 pub(crate) const EV_CANCELED: u32 = 1;
 /// `KAIO_EV_FD`.
@@ -115,7 +122,9 @@ pub(crate) struct IocbHead {
     pub(crate) flags: u32,
     pub(crate) nr_steps: u16,
     pub(crate) reserved0: u16,
-    pub(crate) reserved: [u64; 2],
+    pub(crate) resfd: i32,
+    pub(crate) reserved1: u32,
+    pub(crate) reserved2: u64,
 }
 
 /// `struct kaio_iocb`.
@@ -157,7 +166,7 @@ pub(crate) struct GetEvents {
     pub(crate) min_nr: u32,
     pub(crate) max_nr: u32,
     pub(crate) timeout_ns: i64,
-    pub(crate) reserved: u64,
+    pub(crate) sigmask: u64,
 }
 
 /// `struct kaio_cancel`.
@@ -227,6 +236,8 @@ const _: () = assert!(op::OPEN as usize == c::OP_OPEN && op::FD as usize == c::O
 const _: () = assert!(op::READ as usize == c::OP_READ && op::WRITE as usize == c::OP_WRITE);
 const _: () = assert!(op::FSYNC as usize == c::OP_FSYNC && op::CLOSE as usize == c::OP_CLOSE);
 const _: () = assert!(op::KEEP as usize == c::OP_KEEP && op::SENDFILE as usize == c::OP_SENDFILE);
+const _: () = assert!(op::READV as usize == c::OP_READV && op::WRITEV as usize == c::OP_WRITEV);
+const _: () = assert!(RW_NOWAIT as usize == c::RW_NOWAIT && FEATURES as usize == c::FEATURES);
 const _: () = assert!(SENDFILE_NOCACHE as usize == c::SENDFILE_NOCACHE);
 const _: () = assert!(FSYNC_DATASYNC as usize == c::FSYNC_DATASYNC);
 const _: () = assert!(KEEP_CLOEXEC as usize == c::KEEP_CLOEXEC);
@@ -261,7 +272,9 @@ same_layout!(IocbHead, c::IOCB_STEPS, {
     flags: c::IOCB_FLAGS_OFF,
     nr_steps: c::IOCB_NR_STEPS,
     reserved0: c::IOCB_RESERVED0,
-    reserved: c::IOCB_RESERVED,
+    resfd: c::IOCB_RESFD,
+    reserved1: c::IOCB_RESERVED1,
+    reserved2: c::IOCB_RESERVED2,
 });
 same_layout!(Iocb, c::IOCB_SIZE, { steps: c::IOCB_STEPS });
 same_layout!(Submit, c::SUBMIT_SIZE, {
@@ -285,7 +298,7 @@ same_layout!(GetEvents, c::GETEVENTS_SIZE, {
     min_nr: c::GETEVENTS_MIN_NR,
     max_nr: c::GETEVENTS_MAX_NR,
     timeout_ns: c::GETEVENTS_TIMEOUT_NS,
-    reserved: c::GETEVENTS_RESERVED,
+    sigmask: c::GETEVENTS_SIGMASK,
 });
 same_layout!(Cancel, c::CANCEL_SIZE, {
     user_data: c::CANCEL_USER_DATA,

@@ -36,6 +36,10 @@ int main(void)
 	DEFINE(OP_CLOSE, KAIO_OP_CLOSE);
 	DEFINE(OP_KEEP, KAIO_OP_KEEP);
 	DEFINE(OP_SENDFILE, KAIO_OP_SENDFILE);
+	DEFINE(OP_READV, KAIO_OP_READV);
+	DEFINE(OP_WRITEV, KAIO_OP_WRITEV);
+	DEFINE(RW_NOWAIT, KAIO_RW_NOWAIT);
+	DEFINE(FEATURES, KAIO_FEAT_RESFD | KAIO_FEAT_VECTOR | KAIO_FEAT_NOWAIT | KAIO_FEAT_SIGMASK);
 	DEFINE(SENDFILE_NOCACHE, KAIO_SENDFILE_NOCACHE);
 	DEFINE(FSYNC_DATASYNC, KAIO_FSYNC_DATASYNC);
 	DEFINE(KEEP_CLOEXEC, KAIO_KEEP_CLOEXEC);
@@ -75,7 +79,9 @@ int main(void)
 	DEFINE(IOCB_FLAGS_OFF, offsetof(struct kaio_iocb, flags));
 	FIELD(iocb, nr_steps);
 	FIELD(iocb, reserved0);
-	FIELD(iocb, reserved);
+	FIELD(iocb, resfd);
+	FIELD(iocb, reserved1);
+	FIELD(iocb, reserved2);
 	FIELD(iocb, steps);
 
 	SIZE(submit);
@@ -99,7 +105,7 @@ int main(void)
 	FIELD(getevents, min_nr);
 	FIELD(getevents, max_nr);
 	FIELD(getevents, timeout_ns);
-	FIELD(getevents, reserved);
+	FIELD(getevents, sigmask);
 
 	SIZE(cancel);
 	FIELD(cancel, user_data);

@@ -11,10 +11,10 @@ const FIELDS: &[(&str, &[&str])] = &[
     ("setup", &["entries", "flags", "reserved", "ring_size", "events_off", "event_size", "max_steps"]),
     ("ring", &["head", "tail", "mask", "entries"]),
     ("step", &["opcode", "reserved0", "reserved1", "fd", "addr", "len", "offset", "op_flags", "arg", "reserved2"]),
-    ("iocb", &["user_data", "flags", "nr_steps", "reserved0", "reserved", "steps"]),
+    ("iocb", &["user_data", "flags", "nr_steps", "reserved0", "resfd", "reserved1", "reserved2", "steps"]),
     ("submit", &["iocbs", "nr", "flags", "reserved"]),
     ("event", &["user_data", "result", "step", "nr_steps", "flags", "fd", "reserved", "step_result"]),
-    ("getevents", &["events", "min_nr", "max_nr", "timeout_ns", "reserved"]),
+    ("getevents", &["events", "min_nr", "max_nr", "timeout_ns", "sigmask"]),
     ("cancel", &["user_data", "reserved"]),
 ];
 

@@ -391,7 +391,7 @@ mod tests {
         assert_eq!((i.steps[1].fd, i.steps[1].offset, i.steps[1].len), (5, 4096, 100));
         assert_eq!(i.steps[2].opcode as u64, sys::c::OP_CLOSE);
         assert_eq!(i.steps[3], sys::Step::default());
-        assert_eq!(i.reserved, [0; 2]);
+        assert_eq!((i.resfd, i.reserved1, i.reserved2), (0, 0, 0));
     }
 
     #[test]

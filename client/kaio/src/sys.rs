@@ -55,7 +55,9 @@ pub struct Iocb {
     pub flags: u32,
     pub nr_steps: u16,
     pub reserved0: u16,
-    pub reserved: [u64; 2],
+    pub resfd: i32,
+    pub reserved1: u32,
+    pub reserved2: u64,
     pub steps: [Step; MAX_STEPS],
 }
 
@@ -88,7 +90,7 @@ pub struct GetEvents {
     pub min_nr: u32,
     pub max_nr: u32,
     pub timeout_ns: i64,
-    pub reserved: u64,
+    pub sigmask: u64,
 }
 
 #[repr(C)]
@@ -126,7 +128,8 @@ same_layout!(Step, c::STEP_SIZE, {
 });
 same_layout!(Iocb, c::IOCB_SIZE, {
     user_data: c::IOCB_USER_DATA, flags: c::IOCB_FLAGS, nr_steps: c::IOCB_NR_STEPS,
-    reserved0: c::IOCB_RESERVED0, reserved: c::IOCB_RESERVED, steps: c::IOCB_STEPS,
+    reserved0: c::IOCB_RESERVED0, resfd: c::IOCB_RESFD, reserved1: c::IOCB_RESERVED1,
+    reserved2: c::IOCB_RESERVED2, steps: c::IOCB_STEPS,
 });
 same_layout!(Submit, c::SUBMIT_SIZE, {
     iocbs: c::SUBMIT_IOCBS, nr: c::SUBMIT_NR, flags: c::SUBMIT_FLAGS, reserved: c::SUBMIT_RESERVED,
@@ -138,6 +141,6 @@ same_layout!(Event, c::EVENT_SIZE, {
 });
 same_layout!(GetEvents, c::GETEVENTS_SIZE, {
     events: c::GETEVENTS_EVENTS, min_nr: c::GETEVENTS_MIN_NR, max_nr: c::GETEVENTS_MAX_NR,
-    timeout_ns: c::GETEVENTS_TIMEOUT_NS, reserved: c::GETEVENTS_RESERVED,
+    timeout_ns: c::GETEVENTS_TIMEOUT_NS, sigmask: c::GETEVENTS_SIGMASK,
 });
 same_layout!(Cancel, c::CANCEL_SIZE, { user_data: c::CANCEL_USER_DATA, reserved: c::CANCEL_RESERVED });

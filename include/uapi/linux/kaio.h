@@ -33,8 +33,12 @@ struct kaio_version {
 	__u64	features;	/* KAIO_FEAT_* the module supports */
 };
 
-/* No optional features yet; bits are added here as they appear. */
+/* Optional features, added within ABI version 1 (test before use). */
 #define KAIO_FEAT_NONE		0ULL
+#define KAIO_FEAT_RESFD		(1ULL << 0)	/* KAIO_IOCB_RESFD */
+#define KAIO_FEAT_VECTOR	(1ULL << 1)	/* KAIO_OP_READV, KAIO_OP_WRITEV */
+#define KAIO_FEAT_NOWAIT	(1ULL << 2)	/* KAIO_RW_NOWAIT */
+#define KAIO_FEAT_SIGMASK	(1ULL << 3)	/* kaio_getevents.sigmask */
 
 #define KAIO_IOC_VERSION	_IOR(KAIO_IOC_MAGIC, 0x00, struct kaio_version)
 
@@ -110,10 +114,24 @@ enum {
 	 * in pages (0: the module's sendfile_window, at most 1024).
 	 */
 	KAIO_OP_SENDFILE = 8,
+	/*
+	 * addr = array of struct iovec, len = its number of entries
+	 * (1..1024, as readv(2)), offset; op_flags as READ and WRITE. The
+	 * array is copied at SUBMIT; the buffers it names are used until the
+	 * completion, as READ's and WRITE's.
+	 */
+	KAIO_OP_READV	= 9,
+	KAIO_OP_WRITEV	= 10,
 	KAIO_OP_LAST,
 };
 
 #define KAIO_FSYNC_DATASYNC	(1U << 0)
+/*
+ * READ, WRITE, READV, WRITEV: never wait (as RWF_NOWAIT): a transfer that
+ * would block on the disk, a lock or a full or empty stream ends the step
+ * with what it moved so far, or -EAGAIN if nothing.
+ */
+#define KAIO_RW_NOWAIT		(1U << 0)
 #define KAIO_KEEP_CLOEXEC	(1U << 0)
 /* Read cold data with direct I/O into private pages: the page cache is
  * neither used nor populated.
@@ -135,14 +153,21 @@ struct kaio_step {
 
 /* A short transfer does not end the chain. */
 #define KAIO_IOCB_SHORT_OK	(1U << 0)
-#define KAIO_IOCB_FLAGS		KAIO_IOCB_SHORT_OK
+/*
+ * Signal the eventfd resfd (taken at SUBMIT) once this request's event is
+ * in the ring, as IOCB_FLAG_RESFD does for io_submit(2).
+ */
+#define KAIO_IOCB_RESFD		(1U << 1)
+#define KAIO_IOCB_FLAGS		(KAIO_IOCB_SHORT_OK | KAIO_IOCB_RESFD)
 
 struct kaio_iocb {
 	__u64	user_data;	/* returned in the event, and the CANCEL key */
 	__u32	flags;		/* KAIO_IOCB_* */
 	__u16	nr_steps;	/* 1..KAIO_MAX_STEPS */
 	__u16	reserved0;
-	__u64	reserved[2];
+	__s32	resfd;		/* KAIO_IOCB_RESFD: an eventfd; else zero */
+	__u32	reserved1;
+	__u64	reserved2;
 	struct kaio_step steps[KAIO_MAX_STEPS];	/* only nr_steps are read */
 };
 
@@ -175,7 +200,12 @@ struct kaio_getevents {
 	__u32	min_nr;		/* wait until this many (or timeout) */
 	__u32	max_nr;
 	__s64	timeout_ns;	/* relative; < 0 waits for ever */
-	__u64	reserved;
+	/*
+	 * 0, or the address of a kernel sigset_t (8 bytes on x86-64; glibc's
+	 * sigset_t starts with it): the signal mask while the call waits, set
+	 * and restored atomically as ppoll(2) and io_pgetevents(2) do.
+	 */
+	__u64	sigmask;
 };
 
 /* KAIO_IOC_CANCEL: 0 if a request with user_data will complete ECANCELED. */
