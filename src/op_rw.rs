@@ -236,17 +236,26 @@ impl Rw {
             };
         }
         if io.inline() {
-            // Only what is cached, without even a lock that could wait
-            // (IOCB_NOWAIT: XFS's iolock, a folio being read): the rest,
-            // and its wait, are the worker's.
+            // What is cached, without even a lock that could wait
+            // (IOCB_NOWAIT: XFS's iolock, a folio being read).
             if !self.async_read {
                 return Outcome::Block;
             }
             let n = f.read(pos, buf, at, chunk as usize, IoMode::NoWait, None);
-            if n == EAGAIN {
-                return Outcome::Block;
+            if n != EAGAIN {
+                return self.account(n, Stat::BytesRead);
             }
-            return self.account(n, Stat::BytesRead);
+            // A miss. The attempt started the read of the missing folios
+            // (filemap_get_pages reads ahead even for IOCB_NOWAIT): arm
+            // their wait entry here, as io_uring retries with IOCB_WAITQ,
+            // so the wake-up, not a worker, is the next hop. The bytes are
+            // copied by a worker once the folio is up to date.
+            let n = io.read_nowait(pos, buf, at, chunk as usize);
+            return match n {
+                QUEUED => Outcome::Parked,
+                EAGAIN => Outcome::Block,
+                n => self.account(n, Stat::BytesRead),
+            };
         }
         let mut n = EAGAIN;
         if self.async_read {
