@@ -22,6 +22,50 @@ finish() {
 	poweroff -f
 }
 
+# make check's fio step: an unmodified, dynamically linked fio runs a verify
+# job with --ioengine=libaio on the scratch disk, with kaio's libaio.so.1
+# first in LD_LIBRARY_PATH. TAP: the job passes its crc32c verify, the
+# loader picked kaio's library, and the I/O went through kaio (submitted).
+fio_check() {
+	echo "# selftest: fio"
+	if [ ! -x /usr/bin/fio ] || [ ! -e /lib/kaio-aio/libaio.so.1 ]; then
+		echo "1..1"
+		echo "ok 1 fio verify through libkaio-aio # SKIP no fio or /lib/kaio-aio in the initramfs"
+		return
+	fi
+	echo "1..3"
+	pre=
+	[ ! -e /lib/fio-shm.so ] || pre=/lib/fio-shm.so
+	before=$(awk '$1 == "submitted" { print $2 }' /sys/kernel/debug/kaio/stats)
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	LD_PRELOAD=$pre LD_LIBRARY_PATH=/lib/kaio-aio /usr/bin/fio --name=verify \
+		--ioengine=libaio --direct=0 --rw=randrw --bs=4k --size=8m --iodepth=16 \
+		--verify=crc32c --do_verify=1 --thread --eta=never --filename=/mnt/scratch/fio.dat \
+		--output=/tmp/fio.out
+	rc=$?
+	after=$(awk '$1 == "submitted" { print $2 }' /sys/kernel/debug/kaio/stats)
+	grep -E 'err=|verify|IOPS|fio:' /tmp/fio.out | sed 's/^/# fio: /'
+	if [ "$rc" -eq 0 ] && grep -q 'err= 0' /tmp/fio.out; then
+		echo "ok 1 fio randrw 4k iodepth 16 verify=crc32c, libaio engine on libkaio-aio ($(awk -v a="$t0" '{ printf "%.1f", $1 - a }' /proc/uptime) s)"
+	else
+		tail -20 /tmp/fio.out | sed 's/^/# /'
+		echo "not ok 1 fio randrw 4k iodepth 16 verify=crc32c, libaio engine on libkaio-aio (exit $rc)"
+	fi
+	map=$(LD_TRACE_LOADED_OBJECTS=1 LD_LIBRARY_PATH=/lib/kaio-aio /usr/bin/fio | grep 'libaio.so.1')
+	echo "# fio: $map"
+	case "$map" in
+	*"=> /lib/kaio-aio/libaio.so.1 "*) echo "ok 2 fio loads /lib/kaio-aio/libaio.so.1" ;;
+	*) echo "not ok 2 fio loads /lib/kaio-aio/libaio.so.1" ;;
+	esac
+	# 8 MiB in 4 KiB blocks: at least 2048 requests, plus the verify reads.
+	if [ $((after - before)) -ge 2048 ]; then
+		echo "ok 3 fio's I/O went through kaio (submitted +$((after - before)))"
+	else
+		echo "not ok 3 fio's I/O went through kaio (submitted +$((after - before)), want >= 2048)"
+	fi
+	rm -f /mnt/scratch/fio.dat /tmp/fio.out
+}
+
 ifconfig lo 127.0.0.1 up 2>/dev/null || ip link set lo up
 if ! mount -t ext4 -o noatime /dev/vda /mnt/scratch; then
 	echo "not ok - mount scratch disk"
@@ -39,6 +83,10 @@ bench)
 	mkdir -p /mnt/thr
 	mount -t ext4 -o ro,noload,noatime /dev/vdb /mnt/thr && /tests/bench.sh
 	;;
+fio)
+	mkdir -p /mnt/fio
+	mount -t ext4 -o ro,noload,noatime /dev/vdb /mnt/fio && /tests/fio.sh
+	;;
 demo)
 	/tests/demo.sh
 	;;
@@ -47,9 +95,16 @@ check)
 	for t in /tests/*_test; do
 		case " $(echo "${kaiobins:-${t##*/}}" | tr , " ") " in *" ${t##*/} "*) ;; *) continue ;; esac
 		echo "# selftest: ${t##*/}"
-		"$t" ${kaiotests:+-t $kaiotests}
+		# libaio_test is linked against libaio.so.1: kaio's must load.
+		lib=
+		[ "${t##*/}" != libaio_test ] || lib=/lib/kaio-aio
+		LD_LIBRARY_PATH=$lib "$t" ${kaiotests:+-t $kaiotests}
 		echo "# exit: $?"
 	done
+	# Debian's fio through kaio's libaio.so.1 (KAIO_BINS=fio runs it alone).
+	case " $(echo "${kaiobins:-fio}" | tr , " ") " in
+	*" fio "*) [ -n "${kaiotests:-}" ] || fio_check ;;
+	esac
 	;;
 esac
 

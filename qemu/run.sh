@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Boots the test kernel with kaio and its tests and collects what it printed.
 #   qemu/run.sh KBUILD MODE OUTDIR
-# KBUILD: kernel build tree; MODE: check | demo; OUTDIR receives
+# KBUILD: kernel build tree; MODE: check | demo | bench | fio; OUTDIR receives
 # console.log (kernel log, ttyS0) and tap.log (tests, ttyS1).
 # Environment: KAIO_ACCEL=tcg|kvm (default tcg: nested KVM hangs on these
 # machines), KAIO_TIMEOUT seconds (default 1500), KAIO_BINS=name to run one
@@ -24,6 +24,20 @@ rm -f "$out/console.log" "$out/tap.log"
 root="$out/initramfs"
 rm -rf "$root"
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,mnt,lib,tests,etc}
+
+# add_dynamic FILE...: copies dynamically linked programs or libraries
+# into the initramfs at their own paths, with every shared library they
+# need (and the dynamic loader), so Debian's binaries (fio, perf) run in
+# the guest as they do on the host.
+add_dynamic() {
+	local f
+	for f in "$@" $(ldd "$@" 2>/dev/null | grep -o '/[^ ]*' | sort -u); do
+		[ -e "$f" ] || continue
+		[ -e "$root$f" ] && continue
+		mkdir -p "$root$(dirname "$f")"
+		cp -L "$f" "$root$f"
+	done
+}
 cp /bin/busybox "$root/bin/busybox"
 install -m 0755 "$here/qemu/init.sh" "$root/init"
 cp "${KAIO_KO:-$here/kaio.ko}" "$root/lib/kaio.ko"
@@ -34,11 +48,40 @@ if [ "$mode" = bench ]; then
 	cp "$build/selftests/kaio-bench" "$build/selftests/kaio-overhead" "$build/selftests/bench.sh" "$root/tests/"
 	# KAIO_PROFILE=1: Debian's perf and its libraries, for the profiles.
 	if [ "${KAIO_PROFILE:-0}" = 1 ] && [ -x /usr/bin/perf ]; then
-		for f in /usr/bin/perf $(ldd /usr/bin/perf | grep -o '/[^ ]*'); do
-			mkdir -p "$root$(dirname "$f")"
-			cp -L "$f" "$root$f"
-		done
+		add_dynamic /usr/bin/perf
 	fi
+fi
+# make bench-fio: Debian's fio with its libraries (Debian's libaio.so.1
+# among them), the guest script, and kaio's libaio (libkaio-aio) when built.
+if [ "$mode" = fio ]; then
+	add_dynamic /usr/bin/fio
+	install -m 0755 "$here/bench/fio-guest.sh" "$root/tests/fio.sh"
+	cp "$build/selftests/fio-shm.so" "$root/lib/fio-shm.so"
+	if [ -e "$build/lib/aio/libaio.so.1" ]; then
+		mkdir -p "$root/lib/kaio-aio"
+		cp -L "$build"/lib/aio/* "$root/lib/kaio-aio/"
+	fi
+fi
+# make check: kaio's libaio.so.1 (make lib) in /lib/kaio-aio for libaio_test
+# and the fio step of init.sh, with what those dynamic programs need.
+# Debian's fio and its libraries (about 80 MB) only when the fio step runs
+# (KAIO_BINS unset, or naming fio).
+if [ "$mode" = check ]; then
+	if [ -f "$build/lib/libkaio-aio.so.1" ]; then
+		mkdir -p "$root/lib/kaio-aio"
+		cp "$build/lib/libkaio-aio.so.1" "$root/lib/kaio-aio/"
+		ln -sf libkaio-aio.so.1 "$root/lib/kaio-aio/libaio.so.1"
+	else
+		echo "run.sh: no $build/lib/libkaio-aio.so.1 (make lib)" >&2
+	fi
+	[ ! -x "$build/selftests/libaio_test" ] ||
+		add_dynamic $(ldd "$build/selftests/libaio_test" 2>/dev/null | grep -o '/[^ ]*')
+	case ",${KAIO_BINS:-fio}," in
+	*,fio,*)
+		[ ! -x /usr/bin/fio ] || add_dynamic /usr/bin/fio
+		[ ! -f "$build/selftests/fio-shm.so" ] || cp "$build/selftests/fio-shm.so" "$root/lib/fio-shm.so"
+		;;
+	esac
 fi
 echo "root:x:0:0:root:/:/bin/sh" > "$root/etc/passwd"
 echo "nobody:x:65534:65534:nobody:/:/bin/sh" >> "$root/etc/passwd"
@@ -56,6 +99,10 @@ esac
 extra_drive=()
 if [ "$mode" = bench ]; then
 	extra_drive=(-drive "file=$scratch,if=virtio,format=raw,snapshot=on,cache=none,aio=native,throttling.bps-total=209715200,throttling.iops-total=4000")
+fi
+# make bench-fio: the 1 GiB file's own disk (/dev/vdb), unthrottled.
+if [ "$mode" = fio ]; then
+	extra_drive=(-drive "file=$("$here/qemu/mkfiodisk.sh"),if=virtio,format=raw,snapshot=on,cache=none,aio=native")
 fi
 
 append="console=ttyS0 pci=noacpi panic=-1 oops=panic loglevel=7 kaiomode=$mode"

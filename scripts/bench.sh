@@ -17,11 +17,9 @@ out="$here/build/bench"
 mod="$here/build/kmod-release"
 mkdir -p "$out" "$mod"
 # The module, built out of a copy so that the debug build stays intact.
-rm -rf "$mod"/src "$mod"/include
-cp -r Kbuild src include "$mod/"
-rm -f "$mod"/src/*.o "$mod"/src/.*.cmd "$mod"/src/uapi_layout.rs "$mod"/src/uapi_layout.s
-make -s -C "$krel" M="$mod" $KAIO_KMAKE_FLAGS modules
+scripts/build-release-module.sh "$krel" "$mod"
 make -s -C selftests KSRC="$kdbg_src" OUT="$here/build/selftests"
+make -s lib
 gcc -O2 -Wall -Iinclude/uapi -Ilib -o build/selftests/kaio-bench bench/bench.c lib/kaio.c \
 	-static -pthread -luring
 gcc -O2 -Wall -Iinclude/uapi -Ilib -o build/selftests/kaio-overhead bench/overhead.c lib/kaio.c -static

@@ -7,7 +7,7 @@
 #   check_begin "make check" "$here/build/check"   # cd to the tree, counters, out
 #   check_prepare          # toolchain, env.sh, kdir and ksrc (exits on failure)
 #   check_module           # kaio.ko with W=1 and clippy; warnings fail
-#   check_selftests        # the static selftests
+#   check_selftests        # the selftests, then check_lib (make lib, symbol versions)
 #   check_boot             # qemu/run.sh "$kdir" check "$out"; KAIO_* pass through
 #   check_tally            # the guest's TAP into the counters
 #   check_gate             # guest finished, kernel log clean, gate catches a WARNING
@@ -71,6 +71,28 @@ check_selftests() {
 		sed 's/^/# /' "$out/selftests.log" | tail -40
 		result fail "selftests build"
 		summary
+	fi
+	check_lib
+}
+
+# make lib: libkaio.a and libkaio-aio.so.1 (the guest's /lib/kaio-aio),
+# whose LIBAIO_* symbol versions must be exactly Debian's libaio.so.1's.
+check_lib() {
+	local lib=build/lib/libkaio-aio.so.1 deb=/lib/x86_64-linux-gnu/libaio.so.1
+	echo "# build: lib (libkaio.a, libkaio-aio.so.1)"
+	if ! make -s lib >"$out/lib.log" 2>&1 || grep -qi warning "$out/lib.log"; then
+		sed 's/^/# /' "$out/lib.log" | tail -40
+		result fail "libkaio-aio.so.1 builds with no warnings"
+		summary
+	fi
+	if [ ! -e "$deb" ]; then
+		result skip "libkaio-aio.so.1 has libaio.so.1's symbol versions (no $deb)"
+	elif diff <(objdump -T "$deb" | awk '/LIBAIO_/ { print $(NF - 1), $NF }' | sort) \
+			<(objdump -T "$lib" | awk '/LIBAIO_/ { print $(NF - 1), $NF }' | sort) >"$out/lib-abi.diff"; then
+		result ok "libkaio-aio.so.1 has libaio.so.1's symbol versions (objdump -T)"
+	else
+		sed 's/^/# /' "$out/lib-abi.diff"
+		result fail "libkaio-aio.so.1 has libaio.so.1's symbol versions (objdump -T)"
 	fi
 }
 

@@ -11,7 +11,8 @@ pkgs=(rustc-web rust-web-src rust-web-clippy rustfmt-web
       clang lld llvm libclang-dev
       flex bison bc libelf-dev libssl-dev cpio kmod e2fsprogs
       qemu-system-x86 busybox-static linux-source-6.12
-      make gcc libc6-dev xz-utils python3 liburing-dev)
+      make gcc libc6-dev xz-utils python3 liburing-dev
+      fio python3-matplotlib openssl libaio-dev libaio1)
 
 missing=()
 for p in "${pkgs[@]}"; do
