@@ -42,7 +42,7 @@ TEST(version)
 	ASSERT_EQ(0, ioctl(fd, KAIO_IOC_VERSION, &v));
 	EXPECT_EQ(KAIO_ABI_VERSION, v.abi_version);
 	EXPECT_EQ(0, v.reserved);
-	EXPECT_EQ(KAIO_FEAT_NONE, v.features);
+	EXPECT_EQ(KAIO_FEAT_RESFD | KAIO_FEAT_VECTOR | KAIO_FEAT_NOWAIT | KAIO_FEAT_SIGMASK, v.features);
 	EXPECT_EQ(16, sizeof(v));
 	close(fd);
 }

@@ -29,6 +29,8 @@ mod cap {
     pub(super) const APPEND: u32 = 1 << 7;
     pub(super) const STREAM: u32 = 1 << 8;
     pub(super) const NOWAIT: u32 = 1 << 9;
+    pub(super) const READ_ITER: u32 = 1 << 10;
+    pub(super) const WRITE_ITER: u32 = 1 << 11;
 }
 
 /// One `struct iovec` of the submitter, copied at SUBMIT: the same layout
@@ -289,6 +291,12 @@ impl FileRef {
         if fmode & kapi::FMODE_NOWAIT != 0 {
             caps |= cap::NOWAIT;
         }
+        if ops.read_iter.is_some() {
+            caps |= cap::READ_ITER;
+        }
+        if ops.write_iter.is_some() {
+            caps |= cap::WRITE_ITER;
+        }
         if fmode & kapi::FMODE_CAN_ODIRECT != 0 {
             caps |= cap::CAN_DIRECT;
         }
@@ -372,6 +380,7 @@ impl FileRef {
         // initialised by `init_sync_kiocb` before use.
         unsafe {
             kapi::init_sync_kiocb(k, f);
+            (*k).ki_pos = pos;
             (*k).ki_flags |= kapi::IOCB_NOWAIT;
             bindings::vfs_iocb_iter_write(f, k, &mut iter)
         }

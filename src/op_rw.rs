@@ -59,6 +59,9 @@ pub(crate) struct Rw {
     stream: bool,
     /// `KAIO_RW_NOWAIT`: never wait, even in a worker.
     nowait: bool,
+    /// Opened with `O_DIRECT`: even without waiting for locks, a read
+    /// waits for its own I/O.
+    o_direct: bool,
 }
 
 const EAGAIN: isize = -(bindings::EAGAIN as isize);
@@ -91,6 +94,7 @@ fn prep(s: &uapi::Step, p: &Prep, write: bool, vector: bool) -> Result<Rw> {
         async_read: false,
         stream: false,
         nowait: s.op_flags & uapi::RW_NOWAIT != 0,
+        o_direct: false,
     };
     if let Some(f) = &p.file {
         rw.check(f, write)?;
@@ -139,9 +143,17 @@ impl Rw {
         }) {
             return Err(EBADF);
         }
-        if self.nowait && !caps.nowait() {
+        // As preadv2(2)/pwritev2(2): RWF_NOWAIT needs FMODE_NOWAIT and an
+        // iterator method (a plain ->read or ->write cannot be told).
+        let iter = if write {
+            caps.write_iter()
+        } else {
+            caps.read_iter()
+        };
+        if self.nowait && !(caps.nowait() && iter) {
             return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
         }
+        self.o_direct = caps.o_direct();
         self.async_read = caps.async_read();
         self.stream = caps.stream();
         self.checked = true;
@@ -211,6 +223,11 @@ impl Rw {
             return Outcome::Failed(EBADF);
         };
         if self.nowait {
+            // An O_DIRECT read with IOCB_NOWAIT still waits for its I/O:
+            // that wait is a worker's, never the submitter's.
+            if self.o_direct && io.inline() {
+                return Outcome::Block;
+            }
             let n = f.read(pos, buf, at, chunk as usize, IoMode::NoWait, None);
             if n == EAGAIN {
                 return self.would_block();
@@ -236,7 +253,7 @@ impl Rw {
             };
         }
         if io.inline() {
-            // What is cached, without even a lock that could wait
+            // First what is cached, without even a lock that could wait
             // (IOCB_NOWAIT: XFS's iolock, a folio being read).
             if !self.async_read {
                 return Outcome::Block;
@@ -249,7 +266,11 @@ impl Rw {
             // (filemap_get_pages reads ahead even for IOCB_NOWAIT): arm
             // their wait entry here, as io_uring retries with IOCB_WAITQ,
             // so the wake-up, not a worker, is the next hop. The bytes are
-            // copied by a worker once the folio is up to date.
+            // copied by a worker once the folio is up to date. Like
+            // io_uring's submitter, this retry may wait for a lock the
+            // first attempt only tried: the mapping's invalidate lock
+            // (held across a truncate or hole punch) or XFS's inode lock,
+            // never for the disk.
             let n = io.read_nowait(pos, buf, at, chunk as usize);
             return match n {
                 QUEUED => Outcome::Parked,

@@ -524,6 +524,14 @@ impl FileCaps {
     pub(crate) fn nowait(self) -> bool {
         self.0 & 512 != 0
     }
+    /// Reads go through `read_iter` (which can take `IOCB_NOWAIT`).
+    pub(crate) fn read_iter(self) -> bool {
+        self.0 & 1024 != 0
+    }
+    /// Writes go through `write_iter`.
+    pub(crate) fn write_iter(self) -> bool {
+        self.0 & 2048 != 0
+    }
 }
 
 /// Poll event bits (`EPOLL*`, which bindgen does not evaluate).
