@@ -112,10 +112,10 @@ impl UserBuf {
                 }
             }
             UserBuf::Vec(v) => {
-                // SAFETY: `v` has the layout of `nr` iovecs (checked above)
-                // and outlives `iter` (the caller's transfer); each entry was
-                // checked with `access_ok`. A count of `at + len` then an
-                // advance by `at` leaves exactly `len` bytes.
+                // A count of `at + len` then an advance by `at` leaves
+                // exactly `len` bytes of the vector in `iter`.
+                // SAFETY: `v` is `nr` iovecs in the kernel's layout, each
+                // checked with `access_ok`, and outlives `iter`.
                 unsafe {
                     bindings::iov_iter_init(
                         iter,
