@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1 OR MIT
 /* libkaio: see kaio.h. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kaio.h"
@@ -81,6 +83,17 @@ struct kaio_step *kaio_step_open(struct kaio_iocb *iocb, int dirfd,
 		s->op_flags = flags;
 		s->arg = mode;
 	}
+	return s;
+}
+
+struct kaio_step *kaio_step_open_in_root(struct kaio_iocb *iocb, int dirfd,
+					 const char *path, int flags,
+					 unsigned int mode)
+{
+	struct kaio_step *s = kaio_step_open(iocb, dirfd, path, flags, mode);
+
+	if (s)
+		s->len = KAIO_OPEN_IN_ROOT;
 	return s;
 }
 
@@ -165,6 +178,36 @@ struct kaio_step *kaio_step_sendfile(struct kaio_iocb *iocb, int out_fd,
 		s->offset = offset;
 		s->len = len;
 	}
+	return s;
+}
+
+struct kaio_step *kaio_step_send(struct kaio_iocb *iocb, int sock,
+				 const void *buf, uint64_t len)
+{
+	struct kaio_step *s = xfer(iocb, KAIO_OP_SEND, buf, len, 0);
+
+	if (s)
+		s->fd = sock;
+	return s;
+}
+
+struct kaio_step *kaio_step_recv(struct kaio_iocb *iocb, int sock, void *buf,
+				 uint64_t len)
+{
+	struct kaio_step *s = xfer(iocb, KAIO_OP_RECV, buf, len, 0);
+
+	if (s)
+		s->fd = sock;
+	return s;
+}
+
+struct kaio_step *kaio_step_statx(struct kaio_iocb *iocb, struct statx *stx,
+				  unsigned int mask)
+{
+	struct kaio_step *s = xfer(iocb, KAIO_OP_STATX, stx, sizeof(*stx), 0);
+
+	if (s)
+		s->arg = mask;
 	return s;
 }
 

@@ -14,7 +14,9 @@
  *	kaio_step_close(&iocb);
  *	kaio_submit(&ctx, &iocb, 1);		// returns at once
  *	kaio_wait(&ctx, &ev, 1, 1, -1);		// or reap from the ring: kaio_peek()
- *	// ev.result: bytes read (or -errno), ev.step: the step that ended it
+ *	// ev.flags & KAIO_EV_DONE: every step ran; else ev.step ended it,
+ *	// ev.error says why; ev.result: its bytes (or -errno), ev.bytes: all
+ *	// bytes the chain moved
  *	kaio_close(&ctx);
  *
  * All functions return a non-negative count or 0 on success, and -errno on
@@ -47,6 +49,10 @@ void kaio_iocb_init(struct kaio_iocb *iocb, uint64_t user_data);
  * the chain is full) so rarely used fields can be set directly. */
 struct kaio_step *kaio_step_open(struct kaio_iocb *iocb, int dirfd,
 				 const char *path, int flags, unsigned int mode);
+/* OPEN with KAIO_OPEN_IN_ROOT: @path stays inside @dirfd (KAIO_FEAT_IN_ROOT). */
+struct kaio_step *kaio_step_open_in_root(struct kaio_iocb *iocb, int dirfd,
+					 const char *path, int flags,
+					 unsigned int mode);
 struct kaio_step *kaio_step_fd(struct kaio_iocb *iocb, int fd);
 struct kaio_step *kaio_step_read(struct kaio_iocb *iocb, void *buf,
 				 uint64_t len, int64_t offset);
@@ -65,6 +71,17 @@ struct kaio_step *kaio_step_close(struct kaio_iocb *iocb);
 struct kaio_step *kaio_step_keep(struct kaio_iocb *iocb, int cloexec);
 struct kaio_step *kaio_step_sendfile(struct kaio_iocb *iocb, int out_fd,
 				     int64_t offset, uint64_t len);
+/* Sockets (KAIO_FEAT_SOCKET): @sock is a socket or KAIO_FD_CHAIN. SEND
+ * copies @buf (at most KAIO_SEND_MAX bytes) at submit. */
+struct kaio_step *kaio_step_send(struct kaio_iocb *iocb, int sock,
+				 const void *buf, uint64_t len);
+struct kaio_step *kaio_step_recv(struct kaio_iocb *iocb, int sock, void *buf,
+				 uint64_t len);
+/* The chain's file's statx(2) into @stx (KAIO_FEAT_STATX): glibc's
+ * struct statx (<sys/stat.h> with _GNU_SOURCE) or <linux/stat.h>'s. */
+struct statx;
+struct kaio_step *kaio_step_statx(struct kaio_iocb *iocb, struct statx *stx,
+				  unsigned int mask);
 
 /* Submits @nr iocbs; returns how many were accepted (io_submit rules). */
 int kaio_submit(struct kaio_ctx *ctx, const struct kaio_iocb *iocbs,

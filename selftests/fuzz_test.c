@@ -922,13 +922,18 @@ static void handle_events(struct thr *t, const struct kaio_event *ev, long n, co
 
 		memcpy(&e, &ev[i], sizeof(e));
 		__atomic_add_fetch(&sh->events, 1, __ATOMIC_RELAXED);
-		if (e.reserved || (e.flags & ~(uint32_t)(KAIO_EV_CANCELED | KAIO_EV_FD)) ||
+		if (e.error > 0 || e.error < -4095 ||
+		    (e.flags & ~(uint32_t)(KAIO_EV_CANCELED | KAIO_EV_FD | KAIO_EV_DONE)) ||
+		    ((e.flags & KAIO_EV_DONE) && (e.error || (e.flags & KAIO_EV_CANCELED) ||
+						  e.step != e.nr_steps - 1)) ||
+		    ((e.flags & KAIO_EV_CANCELED) && e.error != -ECANCELED) ||
+		    (e.result < 0 && e.result != e.error) ||
 		    e.nr_steps < 1 || e.nr_steps > KAIO_MAX_STEPS || e.step >= e.nr_steps ||
 		    ((e.flags & KAIO_EV_FD) ? e.fd < 0 : e.fd != -1)) {
-			failure("T%d #%llu: malformed event from %s: user_data %#llx result %lld step %u nr_steps %u flags %#x fd %d reserved %#x",
+			failure("T%d #%llu: malformed event from %s: user_data %#llx result %lld step %u nr_steps %u flags %#x fd %d error %d",
 				t->id, (unsigned long long)t->iter, src,
 				(unsigned long long)e.user_data, (long long)e.result, e.step,
-				e.nr_steps, e.flags, e.fd, e.reserved);
+				e.nr_steps, e.flags, e.fd, e.error);
 			continue;
 		}
 		for (int s = e.step + 1; s < KAIO_MAX_STEPS; s++)

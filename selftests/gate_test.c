@@ -154,7 +154,7 @@ TEST_F(gate, cancel_takes_waiters_out)
 	submit_cold(_metadata, self, 1);
 	ASSERT_EQ(1, kaio_wait_one(&self->k, &ev));
 	EXPECT_EQ(0, ev.result);
-	EXPECT_EQ(0, ev.flags);
+	EXPECT_EQ(KAIO_EV_DONE, ev.flags);
 }
 
 /*

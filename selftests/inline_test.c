@@ -88,7 +88,8 @@ TEST_F(in, cached_read_completes_in_submit)
 		EXPECT_EQ(7 + i, ev.user_data);
 		EXPECT_EQ(0, ev.result);
 		EXPECT_EQ(2, ev.step);
-		EXPECT_EQ(0, ev.flags);
+		EXPECT_EQ(KAIO_EV_DONE, ev.flags);
+		EXPECT_EQ(4097, ev.bytes);
 		EXPECT_EQ(4097, ev.step_result[1]);
 		EXPECT_EQ(-1, kaio_pattern_check(buf, 4097, 4097, 0));
 		EXPECT_EQ(0xee, buf[4097]);
@@ -225,7 +226,7 @@ TEST_F(in, fifo_open_never_blocks_submit)
 	ASSERT_EQ(1, kaio_wait_one(&self->k, &ev));
 	EXPECT_EQ(8, ev.user_data);
 	EXPECT_EQ(0, ev.result);
-	EXPECT_EQ(0, ev.flags);
+	EXPECT_EQ(KAIO_EV_DONE, ev.flags);
 	close(w);
 	unlink(path);
 }
@@ -270,7 +271,7 @@ TEST_F(in, kept_file_has_the_flags_asked_for)
 		kaio_step_open(&iocb, AT_FDCWD, HOT, O_RDONLY | (nb ? O_NONBLOCK : 0), 0);
 		kaio_step_keep(&iocb, 1);
 		ASSERT_EQ(1, kaio_run1(&self->k, &iocb, &ev));
-		ASSERT_EQ(KAIO_EV_FD, ev.flags);
+		ASSERT_EQ(KAIO_EV_FD | KAIO_EV_DONE, ev.flags);
 		ASSERT_LE(0, ev.fd);
 		flags = fcntl(ev.fd, F_GETFL);
 		ASSERT_LE(0, flags);

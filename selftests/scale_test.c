@@ -372,7 +372,8 @@ TEST_F_TIMEOUT(scale, parked_sendfiles, 600)
 				EXPECT_EQ(FILE_SIZE, ev[j].result) TH_LOG("request %llu",
 									  (unsigned long long)u);
 				EXPECT_EQ(1, ev[j].step);
-				EXPECT_EQ(0, ev[j].flags);
+				EXPECT_EQ(KAIO_EV_DONE, ev[j].flags);
+				EXPECT_EQ(FILE_SIZE, ev[j].bytes);
 			}
 			want -= k;
 			got_events += k;

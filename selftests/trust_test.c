@@ -1443,7 +1443,7 @@ TEST_F_TIMEOUT(t, cancel_race_sendfile_unix, 60)
 				/* ENOENT: it had finished, and in full. */
 				EXPECT_EQ((int64_t)cr_len(i), ev[j].result) TH_LOG("iteration %d", iter);
 				EXPECT_EQ(1, ev[j].step);
-				EXPECT_EQ(0, ev[j].flags);
+				EXPECT_EQ(KAIO_EV_DONE, ev[j].flags);
 				m.want[i] = cr_len(i);
 				whole++;
 			}
@@ -1767,7 +1767,7 @@ TEST_F_TIMEOUT(chain2, fd_one_socket, 30)
 	EXPECT_EQ(1, ev.user_data);
 	EXPECT_EQ(0, ev.result);
 	EXPECT_EQ(3, ev.step);
-	EXPECT_EQ(0, ev.flags);
+	EXPECT_EQ(KAIO_EV_DONE, ev.flags);
 	EXPECT_EQ(0, ev.step_result[0]);
 	EXPECT_EQ(SF_A, ev.step_result[1]);
 	EXPECT_EQ(SF_B, ev.step_result[2]);
@@ -1806,7 +1806,7 @@ TEST_F_TIMEOUT(chain2, open_two_sockets, 30)
 	rcv_finish(&r2);
 	EXPECT_EQ(0, ev.result);
 	EXPECT_EQ(3, ev.step);
-	EXPECT_EQ(0, ev.flags);
+	EXPECT_EQ(KAIO_EV_DONE, ev.flags);
 	EXPECT_EQ(SF_A, ev.step_result[1]);
 	EXPECT_EQ(SF_B, ev.step_result[2]);
 	EXPECT_EQ(1, r1.eof) TH_LOG("no end of stream: the socket is still held");

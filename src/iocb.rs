@@ -65,10 +65,12 @@ pub(crate) fn prep(addr: usize) -> Result<Chain> {
         match &op {
             Op::Open(o) => bytes += o.path_bytes(),
             Op::Read(rw) | Op::Write(rw) => bytes += rw.bytes(),
+            Op::Send(s) => bytes += s.bytes(),
             _ => {}
         }
         ops.push(op, GFP_KERNEL_ACCOUNT)?;
     }
+    Op::link_sends(&mut ops, p.file.as_ref());
     // Taken last: an invalid step fails the iocb before the eventfd is
     // looked up (EBADF or EINVAL for a descriptor that is not an eventfd).
     let resfd = if head.flags & uapi::IOCB_RESFD != 0 {

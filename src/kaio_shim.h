@@ -93,7 +93,12 @@ void kaio_shim_get_pwd(struct path *pwd);
 int kaio_shim_dirfd_path(int dfd, struct path *dir);
 struct file *kaio_shim_open(const struct path *root, const struct path *dir,
 			    const char *name, int flags, umode_t mode, int umask);
-struct file *kaio_shim_open_cached(const char *name, int flags, umode_t mode);
+struct file *kaio_shim_open_cached(const struct path *root, const char *name,
+				   int flags, umode_t mode);
+bool kaio_shim_statx_nowait(struct file *file, unsigned int flags);
+int kaio_shim_statx(struct file *file, unsigned int mask, unsigned int flags,
+		    void __user *buf);
+void kaio_shim_sock_push(struct file *file);
 struct kaio_waitq *kaio_shim_waitq_alloc(void);
 void kaio_shim_waitq_free(struct kaio_waitq *wq);
 struct wait_page_queue *kaio_shim_waitq_arm(struct kaio_waitq *wq, void *data);

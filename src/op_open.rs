@@ -13,6 +13,10 @@
 //! and neither `O_CREAT`, `O_TRUNC` nor `O_TMPFILE` is asked for. Anything
 //! else, a lookup miss or an error included, goes to the worker, which
 //! gives openat(2)'s exact answer.
+//!
+//! With `KAIO_OPEN_IN_ROOT` (openat2's `RESOLVE_IN_ROOT`), the start
+//! directory is also the root of the lookup: `..`, absolute names and
+//! symbolic links stay inside it, in the inline open and the worker's.
 
 use crate::{
     opdef::{Io, Op, Outcome, Prep},
@@ -35,13 +39,16 @@ pub(crate) struct Open {
     /// The lookup starts at the working directory (or the root): the
     /// submitter's own open sees the same.
     at_cwd: bool,
+    /// `KAIO_OPEN_IN_ROOT`: `at` is the start directory as root and start.
+    in_root: bool,
 }
 
 /// Prep of OPEN: copies the path and captures the lookup context.
 pub(crate) fn prep(s: &uapi::Step, _p: &mut Prep) -> Result<Op> {
-    if s.len != 0 || s.offset != 0 {
+    if (s.len != 0 && s.len != uapi::OPEN_IN_ROOT) || s.offset != 0 {
         return Err(EINVAL);
     }
+    let in_root = s.len == uapi::OPEN_IN_ROOT;
     if !shim::valid_open_flags(s.op_flags) || s.arg & !0o7777 != 0 {
         return Err(EINVAL);
     }
@@ -51,8 +58,15 @@ pub(crate) fn prep(s: &uapi::Step, _p: &mut Prep) -> Result<Op> {
         return Err(ENOENT);
     }
     let absolute = name.first() == Some(&b'/');
-    let at_cwd = absolute || s.fd == bindings::AT_FDCWD;
-    let at = if at_cwd {
+    let at_cwd = !in_root && (absolute || s.fd == bindings::AT_FDCWD);
+    let at = if in_root {
+        let base = if s.fd == bindings::AT_FDCWD {
+            PathRef::pwd()
+        } else {
+            PathRef::dirfd(s.fd)?
+        };
+        Some((base.clone(), base))
+    } else if at_cwd {
         None
     } else {
         Some((PathRef::root(), PathRef::dirfd(s.fd)?))
@@ -64,6 +78,7 @@ pub(crate) fn prep(s: &uapi::Step, _p: &mut Prep) -> Result<Op> {
         mode: s.arg as u16,
         umask: shim::current_umask(),
         at_cwd,
+        in_root,
     }))
 }
 
@@ -99,10 +114,12 @@ impl Open {
             Err(_) => return Outcome::Failed(EINVAL),
         };
         let opened = if io.inline() {
-            if !self.at_cwd {
-                return Outcome::Block;
-            }
-            match FileRef::open_cached(name, self.flags, self.mode) {
+            let root = match (&self.at, self.in_root) {
+                (Some((root, _)), true) => Some(root),
+                (_, false) if self.at_cwd => None,
+                _ => return Outcome::Block,
+            };
+            match FileRef::open_cached(root, name, self.flags, self.mode) {
                 Err(e) if e == EAGAIN => return Outcome::Block,
                 r => r,
             }

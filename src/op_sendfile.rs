@@ -148,6 +148,11 @@ fn check_input(caps: FileCaps, nocache: bool) -> Result<Source> {
 }
 
 impl Sendfile {
+    /// The output.
+    pub(crate) fn output(&self) -> &FileRef {
+        &self.out
+    }
+
     /// Bytes sent so far.
     pub(crate) fn progress(&self) -> i64 {
         self.done as i64

@@ -7,7 +7,7 @@
 
 use crate::{
     file_io::UserBuf,
-    op_close, op_fsync, op_open, op_rw, op_sendfile,
+    op_close, op_fsync, op_open, op_rw, op_sendfile, op_socket, op_statx,
     park::Lent,
     request::Request,
     shim::{FileRef, IoMode, PollEntries, Sf, WaitQ},
@@ -206,6 +206,12 @@ pub(crate) enum Op {
     Keep(op_close::Keep),
     /// `KAIO_OP_SENDFILE`.
     Sendfile(op_sendfile::Sendfile),
+    /// `KAIO_OP_SEND`.
+    Send(op_socket::Send),
+    /// `KAIO_OP_RECV`.
+    Recv(op_socket::Recv),
+    /// `KAIO_OP_STATX`.
+    Statx(op_statx::Statx),
 }
 
 /// What prep of one chain has gathered so far.
@@ -234,7 +240,7 @@ const fn def(
 }
 
 /// Indexed by opcode.
-static OPS: [Option<OpDef>; 11] = [
+static OPS: [Option<OpDef>; 14] = [
     None,
     def(op_open::prep, true, false),
     def(op_open::prep_fd, true, false),
@@ -246,6 +252,9 @@ static OPS: [Option<OpDef>; 11] = [
     def(op_sendfile::prep, false, false),
     def(op_rw::prep_readv, false, false),
     def(op_rw::prep_writev, false, false),
+    def(op_socket::prep_send, false, false),
+    def(op_socket::prep_recv, false, false),
+    def(op_statx::prep, false, false),
 ];
 
 /// The definition of `opcode`; `EINVAL` if there is none.
@@ -267,6 +276,9 @@ impl Op {
             Op::Close => op_close::issue_close(io),
             Op::Keep(_) => Outcome::Done(0),
             Op::Sendfile(sf) => sf.issue(io),
+            Op::Send(s) => s.issue(io),
+            Op::Recv(r) => r.issue(io),
+            Op::Statx(s) => s.issue(io),
         }
     }
 
@@ -284,6 +296,8 @@ impl Op {
         match self {
             Op::Read(rw) | Op::Write(rw) => rw.progress(),
             Op::Sendfile(sf) => sf.progress(),
+            Op::Send(s) => s.progress(),
+            Op::Recv(r) => r.progress(),
             _ => 0,
         }
     }
@@ -291,6 +305,45 @@ impl Op {
     /// Whether the step sends the file to an output.
     pub(crate) fn sends(&self) -> bool {
         matches!(self, Op::Sendfile(_))
+    }
+
+    /// The socket a SEND or SENDFILE writes to: `Some(None)` for the
+    /// chain's file, `None` if the step sends nothing.
+    fn output(&self) -> Option<Option<&FileRef>> {
+        match self {
+            Op::Send(s) => Some(s.output()),
+            Op::Sendfile(sf) => Some(Some(sf.output())),
+            _ => None,
+        }
+    }
+
+    /// After prep of a whole chain: a SEND followed by a SEND or SENDFILE
+    /// to the same socket sends with `MSG_MORE`.
+    pub(crate) fn link_sends(ops: &mut [Op], chain: Option<&FileRef>) {
+        for i in 1..ops.len() {
+            let (head, tail) = ops.split_at_mut(i);
+            let (Some(Op::Send(s)), Some(next)) = (head.last_mut(), tail.first()) else {
+                continue;
+            };
+            if let Some(out) = next.output() {
+                if op_socket::same_output(s.output(), out, chain) {
+                    s.set_followed();
+                }
+            }
+        }
+    }
+
+    /// At the end of the chain, before its completion: pushes what a
+    /// SEND left corked for a next step that sent nothing (see
+    /// `op_socket`).
+    pub(crate) fn end_sends(ops: &[Op], chain: Option<&FileRef>) {
+        for w in ops.windows(2) {
+            if let [Op::Send(s), next] = w {
+                if next.progress() == 0 {
+                    s.push(chain);
+                }
+            }
+        }
     }
 
     /// For KEEP, whether the file is installed close-on-exec.

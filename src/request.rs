@@ -49,8 +49,9 @@ const DONE: u32 = 2;
 enum End {
     /// Every step ran.
     Complete,
-    /// Step `at` ended the chain with `result`.
-    Stopped { at: usize, result: i64 },
+    /// Step `at` ended the chain with `result` (its count, or -errno),
+    /// and `error` (0 for a short transfer, else -errno).
+    Stopped { at: usize, result: i64, error: i32 },
     /// Cancelled before step `at`.
     Cancelled { at: usize },
     /// A step was interrupted by a signal that is not a cancel (a group
@@ -403,6 +404,7 @@ impl Request {
                         return Some(End::Stopped {
                             at: *cur,
                             result: r,
+                            error: 0,
                         });
                     }
                     *cur += 1;
@@ -425,11 +427,19 @@ impl Request {
                     return Some(End::Retry);
                 }
                 Outcome::Failed(e) => {
-                    let r = i64::from(e.to_errno());
+                    // As sendfile(2): an error after some bytes reports
+                    // the bytes (the event's `error` says what happened).
+                    let moved = op.progress();
+                    let r = if moved > 0 {
+                        moved
+                    } else {
+                        i64::from(e.to_errno())
+                    };
                     results[*cur] = r;
                     return Some(End::Stopped {
                         at: *cur,
                         result: r,
+                        error: e.to_errno(),
                     });
                 }
                 Outcome::Parked => return None,
@@ -495,22 +505,29 @@ impl Request {
             p.unhook();
         }
         let nr = ex.ops.len();
-        let (mut at, mut result, mut flags) = match end {
-            End::Complete | End::Retry | End::Punt => (nr - 1, ex.results[nr - 1], 0),
-            End::Stopped { at, result } => (at, result, 0),
+        let ecanceled = -(bindings::ECANCELED as i32);
+        let (mut at, mut result, mut flags, mut error) = match end {
+            End::Complete | End::Retry | End::Punt => {
+                (nr - 1, ex.results[nr - 1], uapi::EV_DONE, 0)
+            }
+            End::Stopped { at, result, error } => (at, result, 0, error),
             End::Cancelled { at } => (
                 at.min(nr - 1),
-                -i64::from(bindings::ECANCELED),
+                i64::from(ecanceled),
                 uapi::EV_CANCELED,
+                ecanceled,
             ),
         };
         // A cancel that raced with the end of the chain still wins: the
         // canceller was told the request will complete with ECANCELED.
-        if self.state.swap(DONE, Ordering::SeqCst) == CANCELLED && flags == 0 {
+        if self.state.swap(DONE, Ordering::SeqCst) == CANCELLED && flags & uapi::EV_CANCELED == 0 {
             at = ex.cur.min(nr - 1);
-            result = -i64::from(bindings::ECANCELED);
+            result = i64::from(ecanceled);
             flags = uapi::EV_CANCELED;
+            error = ecanceled;
         }
+        // What a SEND corked for a step that sent nothing leaves now.
+        Op::end_sends(&ex.ops, ex.file.as_ref());
         // A cancelled step reports, in its own slot, what it had moved.
         ex.results[at] = if flags & uapi::EV_CANCELED != 0 {
             ex.ops.get(at).map_or(0, Op::progress)
@@ -520,6 +537,7 @@ impl Request {
         for r in &mut ex.results[at + 1..] {
             *r = 0;
         }
+        let bytes = ex.ops.iter().map(|op| op.progress().max(0) as u64).sum();
         let ev = Event {
             user_data: self.user_data,
             result,
@@ -527,11 +545,12 @@ impl Request {
             nr_steps: self.nr_steps,
             flags,
             fd: -1,
-            reserved: 0,
+            error,
+            bytes,
             step_result: ex.results,
         };
         let keep = match ex.ops.last().and_then(Op::keeps) {
-            Some(cloexec) if flags == 0 && at == nr - 1 && result >= 0 => Some(cloexec),
+            Some(cloexec) if flags == uapi::EV_DONE => Some(cloexec),
             _ => None,
         };
         if let (Some(cloexec), Some(file)) = (keep, ex.file.take()) {
@@ -595,6 +614,8 @@ impl Request {
             }
             Err(e) => {
                 ev.result = i64::from(e.to_errno());
+                ev.error = e.to_errno();
+                ev.flags &= !uapi::EV_DONE;
                 if e == ecanceled() {
                     ev.flags |= uapi::EV_CANCELED;
                 }

@@ -26,6 +26,7 @@
 #include <linux/sched/vhost_task.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/stat.h>
 #include <linux/task_work.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
@@ -414,20 +415,31 @@ static bool kaio_local_fs(const struct super_block *sb)
  * something else than the probe (renamed in between), or failed for any
  * reason, the file is dropped and -EAGAIN returned: the caller opens in a
  * worker, which gives openat(2)'s exact answer.
+ *
+ * With @root, @name is resolved with @root as its root directory, as
+ * openat2(2)'s RESOLVE_IN_ROOT ("..", absolute names and symbolic links
+ * stay inside it); else from the current root and working directory.
  */
-struct file *kaio_shim_open_cached(const char *name, int flags, umode_t mode)
+struct file *kaio_shim_open_cached(const struct path *root, const char *name,
+				   int flags, umode_t mode)
 {
 	unsigned int lookup = LOOKUP_CACHED;
 	struct file *file;
 	struct path path;
 	umode_t type;
 	bool same;
+	int err;
 
 	if (flags & (O_CREAT | O_TRUNC | __O_TMPFILE))
 		return ERR_PTR(-EAGAIN);
 	if (!(flags & O_NOFOLLOW))
 		lookup |= LOOKUP_FOLLOW;
-	if (kern_path(name, lookup, &path))
+	if (root)
+		err = vfs_path_lookup(root->dentry, root->mnt, name, lookup,
+				      &path);
+	else
+		err = kern_path(name, lookup, &path);
+	if (err)
 		return ERR_PTR(-EAGAIN);
 	type = d_inode(path.dentry)->i_mode & S_IFMT;
 	if ((type != S_IFREG && type != S_IFDIR) ||
@@ -435,7 +447,11 @@ struct file *kaio_shim_open_cached(const char *name, int flags, umode_t mode)
 		path_put(&path);
 		return ERR_PTR(-EAGAIN);
 	}
-	file = filp_open(name, flags | O_LARGEFILE | O_NONBLOCK, mode);
+	if (root)
+		file = file_open_root(root, name,
+				      flags | O_LARGEFILE | O_NONBLOCK, mode);
+	else
+		file = filp_open(name, flags | O_LARGEFILE | O_NONBLOCK, mode);
 	same = !IS_ERR(file) && path_equal(&file->f_path, &path);
 	path_put(&path);
 	if (!same) {
@@ -446,6 +462,83 @@ struct file *kaio_shim_open_cached(const char *name, int flags, umode_t mode)
 	if (!(flags & O_NONBLOCK))
 		file->f_flags &= ~O_NONBLOCK;
 	return file;
+}
+
+/* ---- STATX and sockets (src/op_statx.rs, src/op_socket.rs) ---- */
+
+/*
+ * Whether statx(2) of @file can answer without waiting for anything but
+ * local memory: the inode is in memory while the file is open, and a
+ * local file system's ->getattr only reads it (a network or FUSE one may
+ * ask its server).
+ */
+bool kaio_shim_statx_nowait(struct file *file, unsigned int flags)
+{
+	if ((flags & AT_STATX_SYNC_TYPE) == AT_STATX_FORCE_SYNC)
+		return false;
+	return kaio_local_fs(file_inode(file)->i_sb);
+}
+
+/*
+ * statx(2) of the open @file, with @mask (STATX_*) and @flags
+ * (AT_STATX_SYNC_TYPE), into the user's @buf, in the current task (the
+ * submitter or its worker, with its credentials): as statx(2) on an fd,
+ * except that the mount id is not reported (STATX_MNT_ID stays clear).
+ */
+int kaio_shim_statx(struct file *file, unsigned int mask, unsigned int flags,
+		    void __user *buf)
+{
+	struct statx tmp;
+	struct kstat st;
+	int err;
+
+	memset(&st, 0, sizeof(st));
+	err = vfs_getattr(&file->f_path, &st, mask, flags & AT_STATX_SYNC_TYPE);
+	if (err)
+		return err;
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.stx_mask = st.result_mask &
+		       ~(STATX_CHANGE_COOKIE | STATX_MNT_ID | STATX_MNT_ID_UNIQUE);
+	tmp.stx_blksize = st.blksize;
+	tmp.stx_attributes = st.attributes & ~STATX_ATTR_CHANGE_MONOTONIC;
+	tmp.stx_attributes_mask = st.attributes_mask &
+				  ~STATX_ATTR_CHANGE_MONOTONIC;
+	tmp.stx_nlink = st.nlink;
+	tmp.stx_uid = from_kuid_munged(current_user_ns(), st.uid);
+	tmp.stx_gid = from_kgid_munged(current_user_ns(), st.gid);
+	tmp.stx_mode = st.mode;
+	tmp.stx_ino = st.ino;
+	tmp.stx_size = st.size;
+	tmp.stx_blocks = st.blocks;
+	tmp.stx_atime.tv_sec = st.atime.tv_sec;
+	tmp.stx_atime.tv_nsec = st.atime.tv_nsec;
+	tmp.stx_btime.tv_sec = st.btime.tv_sec;
+	tmp.stx_btime.tv_nsec = st.btime.tv_nsec;
+	tmp.stx_ctime.tv_sec = st.ctime.tv_sec;
+	tmp.stx_ctime.tv_nsec = st.ctime.tv_nsec;
+	tmp.stx_mtime.tv_sec = st.mtime.tv_sec;
+	tmp.stx_mtime.tv_nsec = st.mtime.tv_nsec;
+	tmp.stx_rdev_major = MAJOR(st.rdev);
+	tmp.stx_rdev_minor = MINOR(st.rdev);
+	tmp.stx_dev_major = MAJOR(st.dev);
+	tmp.stx_dev_minor = MINOR(st.dev);
+	tmp.stx_dio_mem_align = st.dio_mem_align;
+	tmp.stx_dio_offset_align = st.dio_offset_align;
+	tmp.stx_subvol = st.subvol;
+	tmp.stx_atomic_write_unit_min = st.atomic_write_unit_min;
+	tmp.stx_atomic_write_unit_max = st.atomic_write_unit_max;
+	tmp.stx_atomic_write_segments_max = st.atomic_write_segments_max;
+	return copy_to_user(buf, &tmp, sizeof(tmp)) ? -EFAULT : 0;
+}
+
+/*
+ * Sends what a MSG_MORE send left queued on the socket @file, as splice
+ * does when a transfer ends early (->splice_eof).
+ */
+void kaio_shim_sock_push(struct file *file)
+{
+	if (file->f_op->splice_eof)
+		file->f_op->splice_eof(file);
 }
 
 /* ---- Folio wait entries for reads (src/file_io.rs) ---- */

@@ -74,10 +74,19 @@ mod ffi {
             umask: c_int,
         ) -> *mut bindings::file;
         pub(super) fn kaio_shim_open_cached(
+            root: *const bindings::path,
             name: *const c_char,
             flags: c_int,
             mode: u16,
         ) -> *mut bindings::file;
+        pub(super) fn kaio_shim_statx_nowait(file: *mut bindings::file, flags: c_uint) -> bool;
+        pub(super) fn kaio_shim_statx(
+            file: *mut bindings::file,
+            mask: c_uint,
+            flags: c_uint,
+            buf: *mut c_void,
+        ) -> c_int;
+        pub(super) fn kaio_shim_sock_push(file: *mut bindings::file);
         pub(super) fn kaio_shim_jiffies() -> u64;
         pub(super) fn kaio_shim_wq_has_sleeper(wq: *mut bindings::wait_queue_head) -> bool;
         pub(super) fn kaio_shim_waitq_alloc() -> *mut c_void;
@@ -468,6 +477,16 @@ impl PathRef {
     }
 }
 
+impl Clone for PathRef {
+    fn clone(&self) -> Self {
+        // SAFETY: By the type invariant the path is referenced; this takes
+        // another reference.
+        unsafe { bindings::path_get(&self.0) };
+        // INVARIANT: the reference was just taken.
+        PathRef(self.0)
+    }
+}
+
 impl Drop for PathRef {
     fn drop(&mut self) {
         // SAFETY: By the type invariant we hold a reference.
@@ -607,13 +626,22 @@ impl FileRef {
         Ok(FileRef(NonNull::new(f).ok_or(EINVAL)?))
     }
 
-    /// In the submitter, at SUBMIT: opens `name` (from the current root
-    /// and working directory) only if neither lookup nor open can wait;
-    /// `EAGAIN` otherwise, for any miss or error (the worker's
-    /// [`FileRef::open`] then gives the real answer).
-    pub(crate) fn open_cached(name: &CStr, flags: u32, mode: u16) -> Result<Self> {
-        // SAFETY: `name` is NUL-terminated.
-        let f = unsafe { ffi::kaio_shim_open_cached(name.as_char_ptr(), flags as c_int, mode) };
+    /// In the submitter, at SUBMIT: opens `name` (from `root` as its root
+    /// directory, else from the current root and working directory) only
+    /// if neither lookup nor open can wait; `EAGAIN` otherwise, for any
+    /// miss or error (the worker's [`FileRef::open`] then gives the real
+    /// answer).
+    pub(crate) fn open_cached(
+        root: Option<&PathRef>,
+        name: &CStr,
+        flags: u32,
+        mode: u16,
+    ) -> Result<Self> {
+        let root = root.map_or(core::ptr::null(), |r| &r.0 as *const bindings::path);
+        // SAFETY: `root` is null or a referenced path; `name` is
+        // NUL-terminated.
+        let f =
+            unsafe { ffi::kaio_shim_open_cached(root, name.as_char_ptr(), flags as c_int, mode) };
         // `filp_open` returns a file or an `ERR_PTR`.
         let f = kernel::error::from_err_ptr(f)?;
         // INVARIANT: a successful open returns a referenced file.
@@ -659,6 +687,34 @@ impl Drop for FileRef {
 }
 
 impl FileRef {
+    /// Whether `self` and `other` are the same open file.
+    pub(crate) fn same(&self, other: &FileRef) -> bool {
+        self.0 == other.0
+    }
+
+    /// Whether statx(2) of the file can answer without waiting (a local
+    /// file system, not `AT_STATX_FORCE_SYNC`).
+    pub(crate) fn statx_nowait(&self, flags: u32) -> bool {
+        // SAFETY: The file is valid.
+        unsafe { ffi::kaio_shim_statx_nowait(self.0.as_ptr(), flags) }
+    }
+
+    /// statx(2) of the file into the user's `buf` (`struct statx`), in the
+    /// current task, with its credentials.
+    pub(crate) fn statx(&self, mask: u32, flags: u32, buf: u64) -> Result {
+        // SAFETY: The file is valid; the shim copies to the user address
+        // with `copy_to_user`, which checks it.
+        to_result(unsafe {
+            ffi::kaio_shim_statx(self.0.as_ptr(), mask, flags, buf as usize as *mut c_void)
+        })
+    }
+
+    /// Sends what `MSG_MORE` left queued on this socket.
+    pub(crate) fn sock_push(&self) {
+        // SAFETY: The file is valid.
+        unsafe { ffi::kaio_shim_sock_push(self.0.as_ptr()) };
+    }
+
     /// The `struct file`, for the typed wrappers of other modules; valid
     /// as long as `self`.
     pub(crate) fn as_ptr(&self) -> *mut bindings::file {

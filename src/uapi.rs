@@ -18,12 +18,12 @@ mod c {
 }
 
 /// `KAIO_ABI_VERSION`.
-pub(crate) const ABI_VERSION: u32 = 1;
+pub(crate) const ABI_VERSION: u32 = 2;
 /// `KAIO_IOC_MAGIC`.
 const IOC_MAGIC: u32 = 0xAA;
 /// `KAIO_FEAT_*` bits this module supports: `RESFD`, `VECTOR`, `NOWAIT`,
-/// `SIGMASK`.
-pub(crate) const FEATURES: u64 = 0xf;
+/// `SIGMASK`, `SOCKET`, `STATX`, `IN_ROOT`.
+pub(crate) const FEATURES: u64 = 0x7f;
 
 /// `struct kaio_version`.
 #[repr(C)]
@@ -77,6 +77,9 @@ pub(crate) mod op {
     pub(crate) const SENDFILE: u8 = 8;
     pub(crate) const READV: u8 = 9;
     pub(crate) const WRITEV: u8 = 10;
+    pub(crate) const SEND: u8 = 11;
+    pub(crate) const RECV: u8 = 12;
+    pub(crate) const STATX: u8 = 13;
 }
 
 /// `KAIO_FSYNC_DATASYNC`.
@@ -97,6 +100,16 @@ pub(crate) const IOCB_FLAGS: u32 = IOCB_SHORT_OK | IOCB_RESFD;
 pub(crate) const EV_CANCELED: u32 = 1;
 /// `KAIO_EV_FD`.
 pub(crate) const EV_FD: u32 = 2;
+/// `KAIO_EV_DONE`.
+pub(crate) const EV_DONE: u32 = 4;
+/// `KAIO_SEND_MORE`.
+pub(crate) const SEND_MORE: u32 = 1;
+/// `KAIO_SEND_MAX`.
+pub(crate) const SEND_MAX: u64 = 65536;
+/// `KAIO_FD_CHAIN`.
+pub(crate) const FD_CHAIN: i32 = -1;
+/// `KAIO_OPEN_IN_ROOT`.
+pub(crate) const OPEN_IN_ROOT: u64 = 0x10;
 
 /// `struct kaio_step`.
 #[repr(C)]
@@ -154,7 +167,8 @@ pub(crate) struct Event {
     pub(crate) nr_steps: u16,
     pub(crate) flags: u32,
     pub(crate) fd: i32,
-    pub(crate) reserved: u32,
+    pub(crate) error: i32,
+    pub(crate) bytes: u64,
     pub(crate) step_result: [i64; MAX_STEPS],
 }
 
@@ -237,6 +251,12 @@ const _: () = assert!(op::READ as usize == c::OP_READ && op::WRITE as usize == c
 const _: () = assert!(op::FSYNC as usize == c::OP_FSYNC && op::CLOSE as usize == c::OP_CLOSE);
 const _: () = assert!(op::KEEP as usize == c::OP_KEEP && op::SENDFILE as usize == c::OP_SENDFILE);
 const _: () = assert!(op::READV as usize == c::OP_READV && op::WRITEV as usize == c::OP_WRITEV);
+const _: () = assert!(op::SEND as usize == c::OP_SEND && op::RECV as usize == c::OP_RECV);
+const _: () = assert!(op::STATX as usize == c::OP_STATX && op::STATX as usize + 1 == c::OP_LAST);
+const _: () = assert!(SEND_MORE as usize == c::SEND_MORE && SEND_MAX as usize == c::SEND_MAX);
+const _: () =
+    assert!(-FD_CHAIN as usize == c::FD_CHAIN && OPEN_IN_ROOT as usize == c::OPEN_IN_ROOT);
+const _: () = assert!(EV_DONE as usize == c::EV_DONE);
 const _: () = assert!(RW_NOWAIT as usize == c::RW_NOWAIT && FEATURES as usize == c::FEATURES);
 const _: () = assert!(SENDFILE_NOCACHE as usize == c::SENDFILE_NOCACHE);
 const _: () = assert!(FSYNC_DATASYNC as usize == c::FSYNC_DATASYNC);
@@ -290,7 +310,8 @@ same_layout!(Event, c::EVENT_SIZE, {
     nr_steps: c::EVENT_NR_STEPS,
     flags: c::EVENT_FLAGS,
     fd: c::EVENT_FD,
-    reserved: c::EVENT_RESERVED,
+    error: c::EVENT_ERROR,
+    bytes: c::EVENT_BYTES,
     step_result: c::EVENT_STEP_RESULT,
 });
 same_layout!(GetEvents, c::GETEVENTS_SIZE, {

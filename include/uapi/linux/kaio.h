@@ -18,7 +18,7 @@
 #include <linux/ioctl.h>
 
 /* Bumped on any incompatible change of this header. */
-#define KAIO_ABI_VERSION	1
+#define KAIO_ABI_VERSION	2
 
 #define KAIO_DEVICE		"/dev/kaio"
 #define KAIO_IOC_MAGIC		0xAA
@@ -33,12 +33,19 @@ struct kaio_version {
 	__u64	features;	/* KAIO_FEAT_* the module supports */
 };
 
-/* Optional features, added within ABI version 1 (test before use). */
+/*
+ * Optional features (test before use). Version 2 changed struct kaio_event
+ * (error, bytes, KAIO_EV_DONE) and added SEND, RECV, STATX and
+ * KAIO_OPEN_IN_ROOT.
+ */
 #define KAIO_FEAT_NONE		0ULL
 #define KAIO_FEAT_RESFD		(1ULL << 0)	/* KAIO_IOCB_RESFD */
 #define KAIO_FEAT_VECTOR	(1ULL << 1)	/* KAIO_OP_READV, KAIO_OP_WRITEV */
 #define KAIO_FEAT_NOWAIT	(1ULL << 2)	/* KAIO_RW_NOWAIT */
 #define KAIO_FEAT_SIGMASK	(1ULL << 3)	/* kaio_getevents.sigmask */
+#define KAIO_FEAT_SOCKET	(1ULL << 4)	/* KAIO_OP_SEND, KAIO_OP_RECV */
+#define KAIO_FEAT_STATX		(1ULL << 5)	/* KAIO_OP_STATX */
+#define KAIO_FEAT_IN_ROOT	(1ULL << 6)	/* OPEN with KAIO_OPEN_IN_ROOT */
 
 #define KAIO_IOC_VERSION	_IOR(KAIO_IOC_MAGIC, 0x00, struct kaio_version)
 
@@ -89,14 +96,22 @@ struct kaio_ring {
  * A struct kaio_iocb is an ordered chain of 1..KAIO_MAX_STEPS steps. The
  * first step produces a file (OPEN or FD); the following steps act on it;
  * CLOSE or KEEP may end the chain (without either, the file is closed).
- * A step that fails ends the chain with its -errno; a short READ, WRITE or
- * SENDFILE ends it with its count unless KAIO_IOCB_SHORT_OK is set.
+ * A step that fails ends the chain with its -errno (and, if it had moved
+ * bytes, with that count: see struct kaio_event); a short READ, WRITE,
+ * SENDFILE or RECV ends it with its count unless KAIO_IOCB_SHORT_OK is set.
+ *
+ * Steps that move bytes act on the chain's file, except where a step names
+ * its own descriptor in "fd": SENDFILE's output, and SEND's and RECV's
+ * socket (KAIO_FD_CHAIN: the chain's file). Descriptors are taken at SUBMIT.
  */
 #define KAIO_MAX_STEPS		8
 
 enum {
 	KAIO_OP_NOP	= 0,	/* invalid as a step */
-	/* fd = dirfd or AT_FDCWD, addr = path, op_flags = O_*, arg = mode */
+	/*
+	 * fd = dirfd or AT_FDCWD, addr = path, op_flags = O_*, arg = mode,
+	 * len = KAIO_OPEN_IN_ROOT or 0.
+	 */
 	KAIO_OP_OPEN	= 1,
 	KAIO_OP_FD	= 2,	/* fd = an open file descriptor */
 	KAIO_OP_READ	= 3,	/* addr = buffer, len, offset */
@@ -122,6 +137,27 @@ enum {
 	 */
 	KAIO_OP_READV	= 9,
 	KAIO_OP_WRITEV	= 10,
+	/*
+	 * fd = a connected socket, or KAIO_FD_CHAIN; addr = bytes to send,
+	 * len = 1..KAIO_SEND_MAX. The bytes are copied at SUBMIT: the buffer
+	 * may be reused when SUBMIT returns. Sent with MSG_NOSIGNAL, and with
+	 * MSG_MORE when the next step is a SEND or SENDFILE to the same
+	 * socket (or op_flags has KAIO_SEND_MORE), so that a header and the
+	 * start of a file leave in one segment. Result: len.
+	 */
+	KAIO_OP_SEND	= 11,
+	/*
+	 * fd = a socket, or KAIO_FD_CHAIN; addr = buffer, len = 1..SSIZE_MAX.
+	 * Ends, as recv(2), with the first bytes that arrive (0 at end of
+	 * stream: a short transfer). Waits without a thread.
+	 */
+	KAIO_OP_RECV	= 12,
+	/*
+	 * The chain's file's attributes, as statx(2) on it: addr = struct
+	 * statx, len = sizeof(struct statx), arg = STATX_* mask, op_flags =
+	 * AT_STATX_FORCE_SYNC or AT_STATX_DONT_SYNC or 0. Result: 0.
+	 */
+	KAIO_OP_STATX	= 13,
 	KAIO_OP_LAST,
 };
 
@@ -133,6 +169,20 @@ enum {
  */
 #define KAIO_RW_NOWAIT		(1U << 0)
 #define KAIO_KEEP_CLOEXEC	(1U << 0)
+/* SEND: MSG_MORE even when no SEND or SENDFILE to the socket follows. */
+#define KAIO_SEND_MORE		(1U << 0)
+#define KAIO_SEND_MAX		65536
+/* SEND, RECV: the socket is the chain's file. */
+#define KAIO_FD_CHAIN		(-1)
+/*
+ * OPEN, in len: resolve the path as if fd were the root directory (as
+ * openat2(2)'s RESOLVE_IN_ROOT): ".." stops at fd, and absolute paths and
+ * symbolic links, relative or absolute, resolve inside it (with AT_FDCWD,
+ * inside the working directory).
+ * Unlike openat2, a directory renamed out of fd during the lookup is not
+ * detected; do not rely on it where untrusted users can rename inside fd.
+ */
+#define KAIO_OPEN_IN_ROOT	0x10ULL
 /* Read cold data with direct I/O into private pages: the page cache is
  * neither used nor populated.
  */
@@ -142,9 +192,12 @@ struct kaio_step {
 	__u8	opcode;		/* KAIO_OP_* */
 	__u8	reserved0;
 	__u16	reserved1;
-	__s32	fd;		/* OPEN: dirfd; FD: the fd; SENDFILE: out fd */
-	__u64	addr;		/* OPEN: path; READ, WRITE: user buffer */
-	__u64	len;		/* READ, WRITE, SENDFILE: bytes */
+	/* OPEN: dirfd; FD: the fd; SENDFILE: out fd; SEND, RECV: socket */
+	__s32	fd;
+	/* OPEN: path; READ, WRITE, SEND, RECV, STATX: user buffer */
+	__u64	addr;
+	/* READ, WRITE, SENDFILE, SEND, RECV: bytes; OPEN: KAIO_OPEN_IN_ROOT */
+	__u64	len;
 	__s64	offset;		/* READ, WRITE, SENDFILE: file offset (>= 0) */
 	__u32	op_flags;	/* per opcode, see above */
 	__u32	arg;		/* OPEN: mode */
@@ -182,7 +235,19 @@ struct kaio_submit {
 /* Event flags. */
 #define KAIO_EV_CANCELED	(1U << 0)	/* stopped by KAIO_IOC_CANCEL or teardown */
 #define KAIO_EV_FD		(1U << 1)	/* fd holds a KEEP'd descriptor */
+/*
+ * The chain ran to its end: every step ran and none failed, was cancelled
+ * or (without KAIO_IOCB_SHORT_OK) ended short. Without it, "step" is the
+ * step that ended the chain and "error" says why (0: a short transfer,
+ * such as a file shorter than the range asked for).
+ */
+#define KAIO_EV_DONE		(1U << 2)
 
+/*
+ * How a chain ended. For a step that failed after moving bytes, "result"
+ * is that count (as sendfile(2) returns it) and "error" the -errno; a
+ * cancelled step has result -ECANCELED and its count in step_result.
+ */
 struct kaio_event {
 	__u64	user_data;
 	__s64	result;		/* result of step "step": bytes, fd, 0 or -errno */
@@ -190,7 +255,8 @@ struct kaio_event {
 	__u16	nr_steps;
 	__u32	flags;		/* KAIO_EV_* */
 	__s32	fd;		/* the KEEP'd fd, or -1 */
-	__u32	reserved;
+	__s32	error;		/* 0, or the -errno that ended the chain */
+	__u64	bytes;		/* bytes moved by all the chain's transfers */
 	__s64	step_result[KAIO_MAX_STEPS];	/* per step; 0 past "step" */
 };
 
