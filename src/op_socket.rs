@@ -55,6 +55,29 @@ fn socket(fd: i32, p: &Prep) -> Result<Option<FileRef>> {
     Ok(Some(f))
 }
 
+/// The socket a step acts on: its own, else the chain's file.
+fn target<'a>(own: Option<&'a FileRef>, chain: Option<&'a FileRef>) -> Result<&'a FileRef> {
+    let s = own.or(chain).ok_or(EBADF)?;
+    if !s.is_socket() {
+        return Err(enotsock());
+    }
+    Ok(s)
+}
+
+/// Parks the request on the step's socket (or the chain's file) until it
+/// reports `events`.
+fn park(own: Option<&FileRef>, io: &mut Io<'_>, events: u32) -> Outcome {
+    let parked = match own {
+        Some(s) => io.park_on(s, events),
+        None => io.park_file(events),
+    };
+    if parked {
+        Outcome::Parked
+    } else {
+        Outcome::Again
+    }
+}
+
 /// A prepared SEND.
 pub(crate) struct Send {
     /// The step's socket; `None`: the chain's file.
@@ -138,18 +161,10 @@ impl Send {
     /// Sends what is left, or parks until the socket has room.
     pub(crate) fn issue(&mut self, io: &mut Io<'_>) -> Outcome {
         io.unpark();
-        let own = self.sock.is_some();
-        let n = {
-            let Some(s) = self.sock.as_ref().or(io.file.as_ref()) else {
-                return Outcome::Failed(EBADF);
-            };
-            if !s.is_socket() {
-                return Outcome::Failed(enotsock());
-            }
-            if self.done == self.data.len() {
-                return Outcome::Done(self.done as i64);
-            }
-            s.send_bytes(&self.data[self.done..], self.more || self.followed)
+        let n = match target(self.sock.as_ref(), io.file.as_ref()) {
+            Err(e) => return Outcome::Failed(e),
+            Ok(_) if self.done == self.data.len() => return Outcome::Done(self.done as i64),
+            Ok(s) => s.send_bytes(&self.data[self.done..], self.more || self.followed),
         };
         if n > 0 {
             self.done += n as usize;
@@ -160,21 +175,11 @@ impl Send {
                 Outcome::Again
             };
         }
-        if n == EAGAIN {
-            let parked = match self.sock.as_ref() {
-                Some(s) if own => io.park_on(s, poll::OUT),
-                _ => io.park_file(poll::OUT),
-            };
-            return if parked {
-                Outcome::Parked
-            } else {
-                Outcome::Again
-            };
+        match n {
+            EAGAIN => park(self.sock.as_ref(), io, poll::OUT),
+            0 => Outcome::Again,
+            n => Outcome::Failed(Error::from_errno(n as i32)),
         }
-        if n == 0 {
-            return Outcome::Again;
-        }
-        Outcome::Failed(Error::from_errno(n as i32))
     }
 }
 
@@ -216,43 +221,21 @@ impl Recv {
     /// Receives what has arrived, or parks until something does.
     pub(crate) fn issue(&mut self, io: &mut Io<'_>) -> Outcome {
         io.unpark();
-        let own = self.sock.is_some();
-        let n = {
-            let Some(s) = self.sock.as_ref().or(io.file.as_ref()) else {
-                return Outcome::Failed(EBADF);
-            };
-            if !s.is_socket() {
-                return Outcome::Failed(enotsock());
-            }
-            s.read(
-                0,
-                &self.buf,
-                0,
-                self.len.min(CHUNK) as usize,
-                IoMode::NoWait,
-                None,
-            )
+        let len = self.len.min(CHUNK) as usize;
+        let n = match target(self.sock.as_ref(), io.file.as_ref()) {
+            Err(e) => return Outcome::Failed(e),
+            Ok(s) => s.read(0, &self.buf, 0, len, IoMode::NoWait, None),
         };
-        if n > 0 {
-            self.done = n as u64;
-            stats::add(Stat::BytesRead, n as u64);
-            return Outcome::Done(n as i64);
-        }
-        if n == 0 {
+        match n {
+            n if n > 0 => {
+                self.done = n as u64;
+                stats::add(Stat::BytesRead, n as u64);
+                Outcome::Done(n as i64)
+            }
             // The peer shut its side down: the end of the stream.
-            return Outcome::Short(0);
+            0 => Outcome::Short(0),
+            EAGAIN => park(self.sock.as_ref(), io, poll::IN),
+            n => Outcome::Failed(Error::from_errno(n as i32)),
         }
-        if n == EAGAIN {
-            let parked = match self.sock.as_ref() {
-                Some(s) if own => io.park_on(s, poll::IN),
-                _ => io.park_file(poll::IN),
-            };
-            return if parked {
-                Outcome::Parked
-            } else {
-                Outcome::Again
-            };
-        }
-        Outcome::Failed(Error::from_errno(n as i32))
     }
 }
