@@ -13,7 +13,7 @@ const FIELDS: &[(&str, &[&str])] = &[
     ("step", &["opcode", "reserved0", "reserved1", "fd", "addr", "len", "offset", "op_flags", "arg", "reserved2"]),
     ("iocb", &["user_data", "flags", "nr_steps", "reserved0", "resfd", "reserved1", "reserved2", "steps"]),
     ("submit", &["iocbs", "nr", "flags", "reserved"]),
-    ("event", &["user_data", "result", "step", "nr_steps", "flags", "fd", "reserved", "step_result"]),
+    ("event", &["user_data", "result", "step", "nr_steps", "flags", "fd", "error", "bytes", "step_result"]),
     ("getevents", &["events", "min_nr", "max_nr", "timeout_ns", "sigmask"]),
     ("cancel", &["user_data", "reserved"]),
 ];
@@ -23,8 +23,13 @@ const CONSTS: &[&str] = &[
     "KAIO_IOC_GETEVENTS", "KAIO_IOC_CANCEL", "KAIO_IOC_EVENTFD", "KAIO_OP_OPEN", "KAIO_OP_FD",
     "KAIO_OP_READ", "KAIO_OP_WRITE", "KAIO_OP_FSYNC", "KAIO_OP_CLOSE", "KAIO_OP_KEEP",
     "KAIO_OP_SENDFILE", "KAIO_FSYNC_DATASYNC", "KAIO_KEEP_CLOEXEC", "KAIO_SENDFILE_NOCACHE",
-    "KAIO_IOCB_SHORT_OK", "KAIO_EV_CANCELED", "KAIO_EV_FD",
+    "KAIO_IOCB_SHORT_OK", "KAIO_EV_CANCELED", "KAIO_EV_FD", "KAIO_EV_DONE", "KAIO_OP_SEND", "KAIO_OP_RECV",
+    "KAIO_OP_STATX", "KAIO_SEND_MORE", "KAIO_SEND_MAX", "KAIO_OPEN_IN_ROOT", "KAIO_FEAT_RESFD", "KAIO_FEAT_VECTOR",
+    "KAIO_FEAT_NOWAIT", "KAIO_FEAT_SIGMASK", "KAIO_FEAT_SOCKET", "KAIO_FEAT_STATX", "KAIO_FEAT_IN_ROOT",
 ];
+
+/// Signed constants (printed as such).
+const SIGNED: &[&str] = &["KAIO_FD_CHAIN"];
 
 fn main() {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("../../include/uapi");
@@ -43,6 +48,10 @@ fn main() {
     }
     for k in CONSTS {
         line(k.trim_start_matches("KAIO_").to_string(), k.to_string());
+    }
+    for k in SIGNED {
+        let name = k.trim_start_matches("KAIO_");
+        c += &format!("printf(\"pub const {name}: i64 = %lld;\\n\", (long long)({k}));\n");
     }
     c += "return 0;\n}\n";
     fs::write(out.join("layout.c"), c).unwrap();

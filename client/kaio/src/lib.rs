@@ -51,6 +51,39 @@ fn ioctl<T>(fd: RawFd, req: u64, arg: *mut T) -> io::Result<i32> {
     }
 }
 
+/// Optional features of the module (`KAIO_FEAT_*`, in [`sys::Version::features`]).
+pub mod feature {
+    use super::sys::c;
+    /// Per-iocb eventfd (`KAIO_IOCB_RESFD`).
+    pub const RESFD: u64 = c::FEAT_RESFD;
+    /// READV and WRITEV.
+    pub const VECTOR: u64 = c::FEAT_VECTOR;
+    /// `KAIO_RW_NOWAIT`.
+    pub const NOWAIT: u64 = c::FEAT_NOWAIT;
+    /// GETEVENTS's signal mask.
+    pub const SIGMASK: u64 = c::FEAT_SIGMASK;
+    /// SEND and RECV.
+    pub const SOCKET: u64 = c::FEAT_SOCKET;
+    /// STATX.
+    pub const STATX: u64 = c::FEAT_STATX;
+    /// OPEN with `KAIO_OPEN_IN_ROOT`.
+    pub const IN_ROOT: u64 = c::FEAT_IN_ROOT;
+}
+
+/// As [`check_module`], and fails with a clear error unless the module has
+/// every feature in `required` (see [`feature`]).
+pub fn check_features(required: u64) -> io::Result<sys::Version> {
+    let v = check_module()?;
+    let missing = required & !v.features;
+    if missing != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{DEVICE}: the module lacks features {missing:#x} (has {:#x})", v.features),
+        ));
+    }
+    Ok(v)
+}
+
 /// Reads the ABI version of the loaded module; a clear error if the
 /// device is missing or speaks another ABI.
 pub fn check_module() -> io::Result<sys::Version> {
@@ -108,6 +141,21 @@ impl Request {
         })
     }
 
+    /// OPEN `path` with directory `dirfd` as its root (`KAIO_OPEN_IN_ROOT`,
+    /// as `openat2(2)`'s `RESOLVE_IN_ROOT`): `..` stops at `dirfd`, and
+    /// absolute paths and symbolic links resolve inside it.
+    pub fn open_in_root(self, dirfd: RawFd, path: &CStr, flags: i32, mode: u32) -> Self {
+        self.step(sys::Step {
+            opcode: sys::c::OP_OPEN as u8,
+            fd: dirfd,
+            addr: path.as_ptr() as u64,
+            len: sys::c::OPEN_IN_ROOT,
+            op_flags: flags as u32,
+            arg: mode,
+            ..Default::default()
+        })
+    }
+
     /// Use the already open file `fd` (referenced at submit).
     pub fn fd(self, fd: RawFd) -> Self {
         self.step(sys::Step { opcode: sys::c::OP_FD as u8, fd, ..Default::default() })
@@ -154,6 +202,70 @@ impl Request {
         self.step(sys::Step { opcode: sys::c::OP_WRITE as u8, addr: buf as u64, len: len as u64, offset, ..Default::default() })
     }
 
+    /// SEND `data` (1..=[`sys::SEND_MAX`] bytes) to socket `fd`
+    /// ([`sys::FD_CHAIN`]: the chain's file). The kernel copies the bytes at
+    /// submit, so `data` only has to live until [`Context::submit`] returns.
+    /// Followed by a SEND or SENDFILE to the same socket, it is sent with
+    /// `MSG_MORE`.
+    pub fn send(self, fd: RawFd, data: &[u8]) -> Self {
+        self.step(sys::Step {
+            opcode: sys::c::OP_SEND as u8,
+            fd,
+            addr: data.as_ptr() as u64,
+            len: data.len() as u64,
+            ..Default::default()
+        })
+    }
+
+    /// As [`Request::send`], always with `MSG_MORE` (`KAIO_SEND_MORE`).
+    pub fn send_more(self, fd: RawFd, data: &[u8]) -> Self {
+        let mut r = self.send(fd, data);
+        r.0.steps[r.0.nr_steps as usize - 1].op_flags = sys::c::SEND_MORE as u32;
+        r
+    }
+
+    /// RECV up to `len` bytes from socket `fd` ([`sys::FD_CHAIN`]: the
+    /// chain's file) into `buf`: ends, as `recv(2)`, with the first bytes
+    /// that arrive, or 0 at end of stream (a short transfer).
+    ///
+    /// # Safety
+    ///
+    /// As [`Request::read`]: `buf` must stay valid, and not be otherwise
+    /// accessed, until this request's event has been reaped.
+    pub unsafe fn recv(self, fd: RawFd, buf: *mut u8, len: usize) -> Self {
+        self.step(sys::Step { opcode: sys::c::OP_RECV as u8, fd, addr: buf as u64, len: len as u64, ..Default::default() })
+    }
+
+    /// STATX of the chain's file into `buf`, for the `libc::STATX_*` bits
+    /// in `mask`.
+    ///
+    /// # Safety
+    ///
+    /// The kernel writes `buf` after [`Context::submit`] returns: it must
+    /// stay valid, and not be otherwise accessed, until this request's
+    /// event has been reaped.
+    pub unsafe fn statx(self, buf: *mut sys::Statx, mask: u32) -> Self {
+        // SAFETY: The caller's contract is this function's.
+        unsafe { self.statx_sync(buf, mask, 0) }
+    }
+
+    /// As [`Request::statx`], with `libc::AT_STATX_FORCE_SYNC` or
+    /// `libc::AT_STATX_DONT_SYNC` in `sync`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Request::statx`].
+    pub unsafe fn statx_sync(self, buf: *mut sys::Statx, mask: u32, sync: i32) -> Self {
+        self.step(sys::Step {
+            opcode: sys::c::OP_STATX as u8,
+            addr: buf as u64,
+            len: std::mem::size_of::<sys::Statx>() as u64,
+            arg: mask,
+            op_flags: sync as u32,
+            ..Default::default()
+        })
+    }
+
     /// FSYNC (or fdatasync with `datasync`).
     pub fn fsync(self, datasync: bool) -> Self {
         let op_flags = if datasync { sys::c::FSYNC_DATASYNC as u32 } else { 0 };
@@ -195,7 +307,8 @@ impl Event {
     }
 
     /// The result of the step that ended the chain: its byte count (or fd,
-    /// or 0), or the error.
+    /// or 0), or the error. A step that failed after moving bytes reports
+    /// its count here and the error in [`Event::error`].
     pub fn result(&self) -> io::Result<i64> {
         let r = self.0.result;
         if r < 0 {
@@ -218,6 +331,23 @@ impl Event {
     /// The request was cancelled.
     pub fn cancelled(&self) -> bool {
         self.0.flags & sys::c::EV_CANCELED as u32 != 0
+    }
+
+    /// The chain ran to its end: every step ran, none failed, was cancelled
+    /// or (without [`Request::short_ok`]) ended short.
+    pub fn done(&self) -> bool {
+        self.0.flags & sys::c::EV_DONE as u32 != 0
+    }
+
+    /// The error that ended the chain, if one did (`None` for a chain that
+    /// ran to its end or ended with a short transfer).
+    pub fn error(&self) -> Option<io::Error> {
+        (self.0.error != 0).then(|| io::Error::from_raw_os_error(-self.0.error))
+    }
+
+    /// Bytes moved by all the chain's transfers.
+    pub fn bytes(&self) -> u64 {
+        self.0.bytes
     }
 
     /// The descriptor a KEEP step installed.
@@ -426,9 +556,76 @@ mod tests {
         assert_eq!(ev.step_result(2), None);
         assert!(!ev.cancelled());
         assert_eq!(ev.kept_fd(), None);
-        let k = Event(sys::Event { flags: sys::c::EV_FD as u32, fd: 12, result: 12, step: 1, nr_steps: 2, ..Default::default() });
+        assert!(!ev.done());
+        assert!(ev.error().is_none());
+        let k = Event(sys::Event {
+            flags: (sys::c::EV_FD | sys::c::EV_DONE) as u32,
+            fd: 12,
+            result: 12,
+            step: 1,
+            nr_steps: 2,
+            ..Default::default()
+        });
         assert_eq!(k.kept_fd(), Some(12));
         assert_eq!(k.result().unwrap(), 12);
+        assert!(k.done());
+        // A SENDFILE that failed after sending 5000 bytes of a 100-byte
+        // header and a file.
+        let mut f = sys::Event {
+            result: 4900,
+            step: 2,
+            nr_steps: 4,
+            error: -libc::ECONNRESET,
+            bytes: 5000,
+            fd: -1,
+            ..Default::default()
+        };
+        f.step_result[1] = 100;
+        f.step_result[2] = 4900;
+        let f = Event(f);
+        assert!(!f.done());
+        assert_eq!(f.error().unwrap().raw_os_error(), Some(libc::ECONNRESET));
+        assert_eq!(f.result().unwrap(), 4900);
+        assert_eq!(f.bytes(), 5000);
+        assert_eq!(f.step_result(2), Some(4900));
+        assert_eq!(f.step_result(3), None);
+    }
+
+    #[test]
+    fn socket_statx_and_in_root_steps() {
+        let hdr = b"HTTP/1.1 200 OK\r\n\r\n";
+        let mut buf = [0u8; 64];
+        let mut st = std::mem::MaybeUninit::<sys::Statx>::uninit();
+        let p = c"a/b.html";
+        // SAFETY: Nothing is submitted: the pointers are only stored.
+        let r = unsafe {
+            Request::new(3)
+                .open_in_root(9, p, libc::O_RDONLY, 0)
+                .statx(st.as_mut_ptr(), libc::STATX_BASIC_STATS)
+                .keep(true)
+        };
+        let i = r.as_sys();
+        assert_eq!(i.nr_steps, 3);
+        assert_eq!((i.steps[0].opcode as u64, i.steps[0].fd, i.steps[0].len), (sys::c::OP_OPEN, 9, sys::c::OPEN_IN_ROOT));
+        assert_eq!(i.steps[0].addr, p.as_ptr() as u64);
+        assert_eq!(i.steps[1].opcode as u64, sys::c::OP_STATX);
+        assert_eq!((i.steps[1].addr, i.steps[1].len), (st.as_ptr() as u64, 256));
+        assert_eq!((i.steps[1].arg, i.steps[1].op_flags), (libc::STATX_BASIC_STATS, 0));
+        // SAFETY: As above.
+        let s = unsafe { Request::new(4).fd(5).statx_sync(st.as_mut_ptr(), libc::STATX_SIZE, libc::AT_STATX_DONT_SYNC) };
+        assert_eq!(s.as_sys().steps[1].op_flags, libc::AT_STATX_DONT_SYNC as u32);
+        let r = Request::new(5).fd(7).send(6, hdr).send_more(sys::FD_CHAIN, b"x").sendfile(6, 10, 20).close();
+        let i = r.as_sys();
+        assert_eq!(i.steps[1].opcode as u64, sys::c::OP_SEND);
+        assert_eq!((i.steps[1].fd, i.steps[1].addr, i.steps[1].len), (6, hdr.as_ptr() as u64, hdr.len() as u64));
+        assert_eq!(i.steps[1].op_flags, 0);
+        assert_eq!((i.steps[2].fd, i.steps[2].op_flags as u64), (-1, sys::c::SEND_MORE));
+        assert_eq!(i.steps[3].opcode as u64, sys::c::OP_SENDFILE);
+        // SAFETY: As above.
+        let r = unsafe { Request::new(6).fd(8).recv(sys::FD_CHAIN, buf.as_mut_ptr(), buf.len()) };
+        let i = r.as_sys();
+        assert_eq!(i.steps[1].opcode as u64, sys::c::OP_RECV);
+        assert_eq!((i.steps[1].fd, i.steps[1].addr, i.steps[1].len), (-1, buf.as_ptr() as u64, 64));
     }
 
     /// The ring consumer against memory laid out as the kernel's, across
@@ -465,8 +662,13 @@ mod tests {
     #[test]
     fn abi_numbers_come_from_the_header() {
         assert_eq!(std::mem::size_of::<sys::Iocb>() as u64, sys::c::IOCB_SIZE);
-        assert_eq!(std::mem::size_of::<sys::Event>(), 96);
-        assert_eq!(ABI_VERSION, 1);
+        assert_eq!(std::mem::size_of::<sys::Event>(), 104);
+        assert_eq!(ABI_VERSION, 2);
+        assert_eq!(sys::FD_CHAIN, -1);
+        assert_eq!(sys::SEND_MAX, 65536);
+        assert_eq!(sys::c::OPEN_IN_ROOT, 0x10);
+        assert_eq!((sys::c::OP_SEND, sys::c::OP_RECV, sys::c::OP_STATX), (11, 12, 13));
+        assert_eq!((feature::SOCKET, feature::STATX, feature::IN_ROOT), (1 << 4, 1 << 5, 1 << 6));
         // _IOR(0xAA, 0, struct kaio_version): read, size 16.
         assert_eq!(sys::c::IOC_VERSION, (2 << 30) | (16 << 16) | (0xAA << 8));
     }

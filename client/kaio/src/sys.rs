@@ -13,6 +13,17 @@ pub mod c {
 
 pub const MAX_STEPS: usize = c::MAX_STEPS as usize;
 
+/// SEND, RECV: the socket is the chain's file (`KAIO_FD_CHAIN`).
+pub const FD_CHAIN: i32 = c::FD_CHAIN as i32;
+
+/// The largest SEND (`KAIO_SEND_MAX`).
+pub const SEND_MAX: usize = c::SEND_MAX as usize;
+
+/// The statx buffer STATX fills (`struct statx`, 256 bytes).
+pub type Statx = libc::statx;
+
+const _: () = assert!(size_of::<Statx>() == 256);
+
 #[repr(C)]
 #[derive(Default, Clone, Copy, Debug)]
 pub struct Version {
@@ -79,7 +90,8 @@ pub struct Event {
     pub nr_steps: u16,
     pub flags: u32,
     pub fd: i32,
-    pub reserved: u32,
+    pub error: i32,
+    pub bytes: u64,
     pub step_result: [i64; MAX_STEPS],
 }
 
@@ -136,8 +148,8 @@ same_layout!(Submit, c::SUBMIT_SIZE, {
 });
 same_layout!(Event, c::EVENT_SIZE, {
     user_data: c::EVENT_USER_DATA, result: c::EVENT_RESULT, step: c::EVENT_STEP,
-    nr_steps: c::EVENT_NR_STEPS, flags: c::EVENT_FLAGS, fd: c::EVENT_FD, reserved: c::EVENT_RESERVED,
-    step_result: c::EVENT_STEP_RESULT,
+    nr_steps: c::EVENT_NR_STEPS, flags: c::EVENT_FLAGS, fd: c::EVENT_FD, error: c::EVENT_ERROR,
+    bytes: c::EVENT_BYTES, step_result: c::EVENT_STEP_RESULT,
 });
 same_layout!(GetEvents, c::GETEVENTS_SIZE, {
     events: c::GETEVENTS_EVENTS, min_nr: c::GETEVENTS_MIN_NR, max_nr: c::GETEVENTS_MAX_NR,
