@@ -92,7 +92,8 @@ void kaio_shim_get_root(struct path *root);
 void kaio_shim_get_pwd(struct path *pwd);
 int kaio_shim_dirfd_path(int dfd, struct path *dir);
 struct file *kaio_shim_open(const struct path *root, const struct path *dir,
-			    const char *name, int flags, umode_t mode, int umask);
+			    const char *name, int flags, umode_t mode, int umask,
+			    bool in_root);
 struct file *kaio_shim_open_cached(const struct path *root, const char *name,
 				   int flags, umode_t mode);
 bool kaio_shim_statx_nowait(struct file *file, unsigned int flags);

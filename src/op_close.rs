@@ -13,7 +13,7 @@ use crate::{
     request::is_restart,
     uapi,
 };
-use kernel::{bindings, prelude::*};
+use kernel::prelude::*;
 
 /// A prepared KEEP.
 pub(crate) struct Keep {
@@ -56,8 +56,8 @@ pub(crate) fn issue_close(io: &mut Io<'_>) -> Outcome {
             Ok(()) => Outcome::Done(0),
             // The file is closed whatever the flush said: a flush that a
             // signal interrupted is EINTR, as close(2) reports it, not a
-            // step to run again.
-            Err(e) if is_restart(e) => Outcome::Done(-i64::from(bindings::EINTR)),
+            // step to run again (nor a chain that ran to its end).
+            Err(e) if is_restart(e) => Outcome::Failed(EINTR),
             Err(e) => Outcome::Failed(e),
         },
         None => Outcome::Failed(EBADF),

@@ -49,6 +49,12 @@ pub(crate) fn prep(s: &uapi::Step, _p: &mut Prep) -> Result<Op> {
         return Err(EINVAL);
     }
     let in_root = s.len == uapi::OPEN_IN_ROOT;
+    // IN_ROOT opens what a scoped walk finds; it creates or truncates
+    // nothing (the open's own walk is checked only after it).
+    let changes = bindings::O_CREAT | bindings::O_TRUNC | bindings::__O_TMPFILE;
+    if in_root && s.op_flags & changes != 0 {
+        return Err(EINVAL);
+    }
     if !shim::valid_open_flags(s.op_flags) || s.arg & !0o7777 != 0 {
         return Err(EINVAL);
     }
@@ -128,7 +134,15 @@ impl Open {
             let Some((root, dir)) = self.at.as_ref() else {
                 return Outcome::Failed(EINVAL);
             };
-            FileRef::open(root, dir, name, self.flags, self.mode, self.umask)
+            FileRef::open(
+                root,
+                dir,
+                name,
+                self.flags,
+                self.mode,
+                self.umask,
+                self.in_root,
+            )
         };
         match opened {
             Ok(f) => {

@@ -160,6 +160,16 @@ impl Rw {
         Ok(())
     }
 
+    /// Where the next chunk goes: `offset` plus the bytes so far; 0 for
+    /// a stream (which has no position: a socket refuses any other).
+    fn pos(&self) -> i64 {
+        if self.stream {
+            0
+        } else {
+            self.off.saturating_add(self.done as i64)
+        }
+    }
+
     /// Bytes transferred so far.
     pub(crate) fn progress(&self) -> i64 {
         self.done as i64
@@ -185,11 +195,9 @@ impl Rw {
             // End of file (or of the device).
             return Outcome::Short(self.done as i64);
         }
-        if self.done > 0 {
-            Outcome::Short(self.done as i64)
-        } else {
-            Outcome::Failed(Error::from_errno(n as i32))
-        }
+        // An error, even after some bytes: the runner reports the bytes
+        // as the result and the error as the event's `error`.
+        Outcome::Failed(Error::from_errno(n as i32))
     }
 
     /// Common start of a transfer step: the length of the next chunk, or
@@ -217,7 +225,7 @@ impl Rw {
             Ok(c) => c,
             Err(o) => return o,
         };
-        let pos = self.off.saturating_add(self.done as i64);
+        let pos = self.pos();
         let (buf, at) = (&self.buf, self.done);
         let Some(f) = io.file.as_ref() else {
             return Outcome::Failed(EBADF);
@@ -317,13 +325,7 @@ impl Rw {
         } else {
             IoMode::Block
         };
-        let n = f.write(
-            self.off.saturating_add(self.done as i64),
-            &self.buf,
-            self.done,
-            chunk as usize,
-            mode,
-        );
+        let n = f.write(self.pos(), &self.buf, self.done, chunk as usize, mode);
         if n == EAGAIN && self.nowait {
             return self.would_block();
         }

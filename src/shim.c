@@ -362,19 +362,53 @@ static void kaio_swap_fs(struct fs_struct *fs, struct path *root,
 }
 
 /*
+ * KAIO_OPEN_IN_ROOT: finds @name as openat2(2)'s RESOLVE_IN_ROOT does, with
+ * a scoped walk from @root (LOOKUP_IN_ROOT: "..", absolute names and
+ * symbolic links stay inside it, a magic link is -EXDEV, a rename or mount
+ * racing the walk -EAGAIN), into @path. @lookup adds LOOKUP_CACHED.
+ */
+static int kaio_in_root_probe(const struct path *root, const char *name,
+			      int flags, unsigned int lookup, struct path *path)
+{
+	lookup |= LOOKUP_IN_ROOT;
+	if (!(flags & O_NOFOLLOW))
+		lookup |= LOOKUP_FOLLOW;
+	return vfs_path_lookup(root->dentry, root->mnt, name, lookup, path);
+}
+
+/*
+ * The open walks @name again, without the scope: it must have found the
+ * file of the scoped walk, @probe (else something was renamed in between:
+ * -EAGAIN, as openat2(2) answers a race). Consumes @file.
+ */
+static struct file *kaio_same_or_again(struct file *file,
+				       const struct path *probe)
+{
+	if (IS_ERR(file) || path_equal(&file->f_path, probe))
+		return file;
+	fput(file);
+	return ERR_PTR(-EAGAIN);
+}
+
+/*
  * Opens @name with the root, working directory (or dirfd) and umask the
  * submitter had at SUBMIT. Runs in the submitter's own worker thread, which
  * owns a private fs_struct (kaio_shim_worker_private_fs): root and pwd are
  * swapped in for the lookup and back out, so lookup, "..", symlinks,
  * permission checks and /proc/self behave as openat(2) in the submitter.
+ * With @in_root (KAIO_OPEN_IN_ROOT, @root == @dir, and never O_CREAT,
+ * O_TRUNC or O_TMPFILE: checked at SUBMIT), the file must be the one a
+ * scoped walk finds first.
  */
 struct file *kaio_shim_open(const struct path *root, const struct path *dir,
-			    const char *name, int flags, umode_t mode, int umask)
+			    const char *name, int flags, umode_t mode, int umask,
+			    bool in_root)
 {
-	struct path r = *root, p = *dir;
+	struct path r = *root, p = *dir, probe;
 	struct file *file;
 	int m = umask;
 	bool shared;
+	int err;
 
 	spin_lock(&current->fs->lock);
 	shared = current->fs->users > 1;
@@ -382,6 +416,11 @@ struct file *kaio_shim_open(const struct path *root, const struct path *dir,
 	/* The worker could not make its fs_struct private (ENOMEM). */
 	if (shared)
 		return ERR_PTR(-ENOMEM);
+	if (in_root) {
+		err = kaio_in_root_probe(root, name, flags, 0, &probe);
+		if (err)
+			return ERR_PTR(err);
+	}
 	path_get(&r);
 	path_get(&p);
 	kaio_swap_fs(current->fs, &r, &p, &m);
@@ -389,6 +428,10 @@ struct file *kaio_shim_open(const struct path *root, const struct path *dir,
 	kaio_swap_fs(current->fs, &r, &p, &m);
 	path_put(&r);
 	path_put(&p);
+	if (in_root) {
+		file = kaio_same_or_again(file, &probe);
+		path_put(&probe);
+	}
 	return file;
 }
 
@@ -417,8 +460,8 @@ static bool kaio_local_fs(const struct super_block *sb)
  * worker, which gives openat(2)'s exact answer.
  *
  * With @root, @name is resolved with @root as its root directory, as
- * openat2(2)'s RESOLVE_IN_ROOT ("..", absolute names and symbolic links
- * stay inside it); else from the current root and working directory.
+ * openat2(2)'s RESOLVE_IN_ROOT (see kaio_in_root_probe); else from the
+ * current root and working directory.
  */
 struct file *kaio_shim_open_cached(const struct path *root, const char *name,
 				   int flags, umode_t mode)
@@ -432,13 +475,11 @@ struct file *kaio_shim_open_cached(const struct path *root, const char *name,
 
 	if (flags & (O_CREAT | O_TRUNC | __O_TMPFILE))
 		return ERR_PTR(-EAGAIN);
-	if (!(flags & O_NOFOLLOW))
-		lookup |= LOOKUP_FOLLOW;
 	if (root)
-		err = vfs_path_lookup(root->dentry, root->mnt, name, lookup,
-				      &path);
+		err = kaio_in_root_probe(root, name, flags, lookup, &path);
 	else
-		err = kern_path(name, lookup, &path);
+		err = kern_path(name, lookup | (flags & O_NOFOLLOW ? 0 :
+						LOOKUP_FOLLOW), &path);
 	if (err)
 		return ERR_PTR(-EAGAIN);
 	type = d_inode(path.dentry)->i_mode & S_IFMT;

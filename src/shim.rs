@@ -72,6 +72,7 @@ mod ffi {
             flags: c_int,
             mode: u16,
             umask: c_int,
+            in_root: bool,
         ) -> *mut bindings::file;
         pub(super) fn kaio_shim_open_cached(
             root: *const bindings::path,
@@ -600,7 +601,8 @@ impl FileRef {
     }
 
     /// Opens `name` with the given root, start directory and umask, as
-    /// openat(2) would for the task whose credentials are current.
+    /// openat(2) would for the task whose credentials are current; with
+    /// `in_root` (`root` is `dir`), as openat2(2) with `RESOLVE_IN_ROOT`.
     pub(crate) fn open(
         root: &PathRef,
         dir: &PathRef,
@@ -608,6 +610,7 @@ impl FileRef {
         flags: u32,
         mode: u16,
         umask: u16,
+        in_root: bool,
     ) -> Result<Self> {
         // SAFETY: The paths are referenced and `name` is NUL-terminated.
         let f = unsafe {
@@ -618,6 +621,7 @@ impl FileRef {
                 flags as c_int,
                 mode,
                 umask as c_int,
+                in_root,
             )
         };
         // `filp_open` returns a file or an `ERR_PTR`.

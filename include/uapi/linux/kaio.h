@@ -175,12 +175,12 @@ enum {
 /* SEND, RECV: the socket is the chain's file. */
 #define KAIO_FD_CHAIN		(-1)
 /*
- * OPEN, in len: resolve the path as if fd were the root directory (as
- * openat2(2)'s RESOLVE_IN_ROOT): ".." stops at fd, and absolute paths and
- * symbolic links, relative or absolute, resolve inside it (with AT_FDCWD,
- * inside the working directory).
- * Unlike openat2, a directory renamed out of fd during the lookup is not
- * detected; do not rely on it where untrusted users can rename inside fd.
+ * OPEN, in len: resolve the path as openat2(2) with RESOLVE_IN_ROOT does,
+ * as if fd (or, with AT_FDCWD, the working directory) were the root
+ * directory: "..", absolute paths and symbolic links stay inside it; a
+ * magic link (/proc/self/...) is -EXDEV, a rename or mount racing the
+ * lookup -EAGAIN. Opens existing files only: O_CREAT, O_TRUNC and
+ * O_TMPFILE are EINVAL with it.
  */
 #define KAIO_OPEN_IN_ROOT	0x10ULL
 /* Read cold data with direct I/O into private pages: the page cache is
