@@ -9,6 +9,8 @@
 #                /dev/kaio; build/lib/aio/libaio.so.1 for LD_LIBRARY_PATH)
 #   make bench-fio  Debian's fio, cold buffered reads: kaio-libaio, kernel libaio,
 #                io_uring, psync (scripts/bench-fio.sh; docs/bench/fio.md)
+#   make bench-http  Debian's wrk against Debian's nginx and kaio serve, static
+#                files over loopback (scripts/bench-http.sh; docs/bench/http.md)
 #
 # Module only, against any Rust-enabled 6.12 build tree:
 #   make modules KDIR=/path/to/linux-build
@@ -20,7 +22,7 @@ export KAIO_CACHE
 KDIR ?= $(shell scripts/build-kernel.sh debug 2>/dev/null)
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) $(shell . scripts/env.sh; echo $$KAIO_KMAKE_FLAGS)
 
-.PHONY: all modules clean lint fmt check demo bench setup kernel fuzz stress bench-fio lib
+.PHONY: all modules clean lint fmt check demo bench setup kernel fuzz stress bench-fio bench-http lib
 
 all: modules
 
@@ -88,6 +90,12 @@ bench:
 # psync (docs/bench/fio.md).
 bench-fio:
 	scripts/bench-fio.sh
+
+# Debian's wrk against Debian's nginx (aio threads, with and without
+# open_file_cache) and kaio serve: hot, cold and mixed static files
+# (docs/bench/http.md).
+bench-http:
+	scripts/bench-http.sh
 
 # Format the Rust sources with the kernel's rustfmt config.
 fmt:

@@ -9,8 +9,10 @@ against kernel libaio and io_uring; the project's targets for buffered
 random reads. Charts with Debian's python3-matplotlib.
 """
 import json
-import statistics
 import sys
+
+sys.dont_write_bytecode = True  # no bench/__pycache__ in the tree
+from benchstats import errbars, fmt, med, ratio  # noqa: E402
 
 METHODS = ["kaio-libaio", "libaio", "io_uring", "psync"]
 NAMES = {
@@ -83,28 +85,6 @@ def parse(path):
                 v["ctx_io"] = v["ctxt"] / ios
             runs.setdefault(wl, {}).setdefault(m, []).append(v)
     return runs, notes
-
-
-def med(rs, f):
-    v = [r[f] for r in rs if r.get(f) is not None]
-    if not v:
-        return None
-    return statistics.median(v), min(v), max(v)
-
-
-def fmt(x, nd=1, rng=False):
-    if x is None:
-        return "-"
-    f = f"{{:.{nd}f}}"
-    if rng:
-        return f"{f.format(x[0])} ({f.format(x[1])}–{f.format(x[2])})"
-    return f.format(x[0])
-
-
-def ratio(a, b):
-    if a is None or b is None or not b[0]:
-        return "-"
-    return f"{a[0] / b[0]:.2f}×"
 
 
 def table(runs, notes):
@@ -223,16 +203,7 @@ def chart(runs, wl, path):
     fig.suptitle(f"fio, {title}\nmedian of runs, error bars: min–max; "
                  "release kernel, QEMU TCG, 2 vCPUs, cold page cache")
 
-    def bars(ax, f):
-        vals, lo, hi = [], [], []
-        for m in ms:
-            x = med(by[m], f) or (0, 0, 0)
-            vals.append(x[0])
-            lo.append(x[0] - x[1])
-            hi.append(x[2] - x[0])
-        return vals, [lo, hi]
-
-    vals, err = bars(ax1, key)
+    vals, err = errbars([med(by[m], key) or (0, 0, 0) for m in ms])
     xs = range(len(ms))
     ax1.bar(xs, vals, yerr=err, capsize=5, color=[colors[m] for m in ms])
     for x, v in zip(xs, vals):
@@ -251,19 +222,9 @@ def chart(runs, wl, path):
     hatches = ["", "//", "", "//"]
     shades = ["#ff9896", "#d62728", "#aec7e8", "#1f77b4"]
     for i, (f, lab) in enumerate(series):
-        vals, lo, hi = [], [], []
-        for m in ms:
-            x = med(by[m], f)
-            if x is None:
-                vals.append(float("nan"))
-                lo.append(0)
-                hi.append(0)
-            else:
-                vals.append(x[0])
-                lo.append(x[0] - x[1])
-                hi.append(x[2] - x[0])
+        vals, err = errbars([med(by[m], f) for m in ms])
         pos = [x + (i - 1.5) * w for x in xs]
-        ax2.bar(pos, vals, w, yerr=[lo, hi], capsize=3, label=lab, color=shades[i],
+        ax2.bar(pos, vals, w, yerr=err, capsize=3, label=lab, color=shades[i],
                 hatch=hatches[i], edgecolor="black", linewidth=0.4)
     if wl == "randread":
         ax2.axhline(50, color="black", linestyle="--", linewidth=0.8)

@@ -87,6 +87,10 @@ fio)
 	mkdir -p /mnt/fio
 	mount -t ext4 -o ro,noload,noatime /dev/vdb /mnt/fio && /tests/fio.sh
 	;;
+http)
+	mkdir -p /mnt/http
+	mount -t ext4 -o ro,noload,noatime /dev/vdb /mnt/http && /tests/http.sh
+	;;
 demo)
 	/tests/demo.sh
 	;;

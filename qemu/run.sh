@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Boots the test kernel with kaio and its tests and collects what it printed.
 #   qemu/run.sh KBUILD MODE OUTDIR
-# KBUILD: kernel build tree; MODE: check | demo | bench | fio; OUTDIR receives
+# KBUILD: kernel build tree; MODE: check | demo | bench | fio | http; OUTDIR receives
 # console.log (kernel log, ttyS0) and tap.log (tests, ttyS1).
 # Environment: KAIO_ACCEL=tcg|kvm (default tcg: nested KVM hangs on these
 # machines), KAIO_TIMEOUT seconds (default 1500), KAIO_BINS=name to run one
@@ -62,6 +62,15 @@ if [ "$mode" = fio ]; then
 		cp -L "$build"/lib/aio/* "$root/lib/kaio-aio/"
 	fi
 fi
+# make bench-http: Debian's nginx and wrk (LuaJIT) with their libraries,
+# the guest script and its wrk script. nginx runs on a configuration the
+# guest writes (no modules, no mime.types); its workers run as nobody.
+if [ "$mode" = http ]; then
+	add_dynamic /usr/sbin/nginx /usr/bin/wrk
+	install -m 0755 "$here/bench/http-guest.sh" "$root/tests/http.sh"
+	cp "$here/bench/http-wrk.lua" "$root/tests/http-wrk.lua"
+	printf 'passwd: files\ngroup: files\n' > "$root/etc/nsswitch.conf"
+fi
 # make check: kaio's libaio.so.1 (make lib) in /lib/kaio-aio for libaio_test
 # and the fio step of init.sh, with what those dynamic programs need.
 # Debian's fio and its libraries (about 80 MB) only when the fio step runs
@@ -85,6 +94,7 @@ if [ "$mode" = check ]; then
 fi
 echo "root:x:0:0:root:/:/bin/sh" > "$root/etc/passwd"
 echo "nobody:x:65534:65534:nobody:/:/bin/sh" >> "$root/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out/initramfs.cpio.gz"
 
 scratch=$("$here/qemu/mkscratch.sh" "$build/selftests/mkdata")
@@ -102,7 +112,11 @@ if [ "$mode" = bench ]; then
 fi
 # make bench-fio: the 1 GiB file's own disk (/dev/vdb), unthrottled.
 if [ "$mode" = fio ]; then
-	extra_drive=(-drive "file=$("$here/qemu/mkfiodisk.sh"),if=virtio,format=raw,snapshot=on,cache=none,aio=native")
+	extra_drive=(-drive "file=$("$here/qemu/mkfiodisk.sh" fio),if=virtio,format=raw,snapshot=on,cache=none,aio=native")
+fi
+# make bench-http: the served files' own disk (/dev/vdb), unthrottled.
+if [ "$mode" = http ]; then
+	extra_drive=(-drive "file=$("$here/qemu/mkfiodisk.sh" http),if=virtio,format=raw,snapshot=on,cache=none,aio=native")
 fi
 
 append="console=ttyS0 pci=noacpi panic=-1 oops=panic loglevel=7 kaiomode=$mode"

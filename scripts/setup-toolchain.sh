@@ -12,7 +12,8 @@ pkgs=(rustc-web rust-web-src rust-web-clippy rustfmt-web
       flex bison bc libelf-dev libssl-dev cpio kmod e2fsprogs
       qemu-system-x86 busybox-static linux-source-6.12
       make gcc libc6-dev xz-utils python3 liburing-dev
-      fio python3-matplotlib openssl libaio-dev libaio1)
+      fio python3-matplotlib openssl libaio-dev libaio1
+      nginx wrk)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -27,7 +28,19 @@ SUDO=
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "setup: installing ${missing[*]}"
 	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# nginx is for make bench-http's guest only: keep its package from
+	# starting a server on the host's port 80 (policy-rc.d, unless the
+	# machine has its own).
+	norc=
+	if [[ " ${missing[*]} " == *" nginx "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+		norc=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$norc" >/dev/null
+		$SUDO chmod 0755 "$norc"
+	fi
+	rc=0
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+	[ -z "$norc" ] || $SUDO rm -f "$norc"
+	[ "$rc" -eq 0 ] || exit "$rc"
 fi
 
 # bindgen at a pinned version, built by the machine's cargo (any cargo works
