@@ -1728,7 +1728,7 @@ static int reopen_nb(int fd, int flags)
 	return open(p, flags | O_NONBLOCK | O_CLOEXEC);
 }
 
-static int tcp_pair(int sv[2], int *lst)
+static int fuzz_tcp_pair(int sv[2], int *lst)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t alen = sizeof(a);
@@ -1800,7 +1800,7 @@ static const char *open_sandbox_fds(void)
 		add_pump(sv[0], 1, 1, 1);
 		add_pump(sv[1], 1, 1, 1);
 	}
-	if (tcp_pair(sv, &l))
+	if (fuzz_tcp_pair(sv, &l))
 		return "TCP loopback pair";
 	add_sfd(sv[0], FK_SOCK);
 	add_sfd(sv[1], FK_SOCK);

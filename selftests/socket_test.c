@@ -34,57 +34,6 @@
 #define STATX_MNT_ID_UNIQUE 0x00004000U
 #endif
 
-/* A connected TCP pair over loopback: @a is kaio's side, @b the peer's. */
-static int tcp_pair(int *a, int *b)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int l = socket(AF_INET, SOCK_STREAM, 0);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (l < 0 || bind(l, (void *)&sin, sizeof(sin)) || listen(l, 1) ||
-	    getsockname(l, (void *)&sin, &len))
-		return -1;
-	*a = socket(AF_INET, SOCK_STREAM, 0);
-	if (*a < 0 || connect(*a, (void *)&sin, sizeof(sin)))
-		return -1;
-	*b = accept(l, NULL, NULL);
-	close(l);
-	return *b < 0 ? -1 : 0;
-}
-
-/* Reads exactly @len bytes from @fd within @ms in all; returns bytes read. */
-static size_t read_all_within(int fd, void *buf, size_t len, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	long long end = now_ms() + ms;
-	size_t got = 0;
-
-	while (got < len) {
-		long long left = end - now_ms();
-		ssize_t n;
-
-		if (left <= 0 || poll(&p, 1, (int)left) != 1)
-			break;
-		n = read(fd, (char *)buf + got, len - got);
-		if (n <= 0)
-			break;
-		got += n;
-	}
-	return got;
-}
-
-static void write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-	if (fd >= 0) {
-		if (write(fd, text, strlen(text)) < 0)
-			perror(path);
-		close(fd);
-	}
-}
-
 FIXTURE(sk) {
 	struct kaio_ctx k;
 };
