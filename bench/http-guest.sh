@@ -25,7 +25,8 @@
 #     errlog= (error lines the server logged) rc= (wrk's exit)
 # Knobs (kernel command line words): kaiohttpruns (3), kaiohttpdur (wrk -d
 # seconds, 6), kaiohttpconns (16,64), kaiohttpworkloads (hot,cold,mix),
-# kaiohttpmethods (nginx,nginx-ofc,kaio).
+# kaiohttpmethods (nginx,nginx-ofc,kaio), kaiohttpperf (0; 1 or 2: a perf
+# profile of each hot run at the most connections, "# perf" lines).
 # Also runs on the host for development (root, Debian's nginx and wrk):
 #   HTTP_ROOT=/mnt/x HTTP_DISK= HTTP_NODROP=1 HTTP_LUA=bench/http-wrk.lua \
 #   KAIO_BIN=build/bin/kaio sh bench/http-guest.sh
@@ -282,6 +283,26 @@ note "methods: $methods"
 # run evicts it; the hot runs' warm-up brings it back).
 cat "$root"/hot/* > /dev/null
 
+# kaiohttpperf=1: perf_report WHAT FILE prints a profile of the whole guest
+# (software clock, all CPUs, idle included) to the console: self time by
+# symbol, by comm and dso, by dso; kaiohttpperf=2 adds every comm,dso,sym
+# row. (Under TCG, call chains are unreliable: self time only.)
+cmax=$(echo $conns | tr ' ' '\n' | sort -n | tail -1)
+perf_report() {
+	wait "$perf_pid"
+	for sort in sym comm,dso dso; do
+		echo "# perf: $1: self, --sort $sort"
+		/usr/bin/perf report -q -i "$2" --stdio --no-children --sort "$sort" -g none \
+			2>/dev/null | grep -v '^$' | head -80 | sed 's/^/# perf self: /'
+	done
+	if [ "${kaiohttpperf:-0}" = 2 ]; then
+		echo "# perf: $1: self, --sort comm,dso,sym, all"
+		/usr/bin/perf report -q -i "$2" --stdio --no-children --sort comm,dso,sym -g none \
+			--percent-limit 0.02 2>/dev/null | grep -v '^$' | sed 's/^/# perf all: /'
+	fi
+	rm -f "$2"
+}
+
 run_one() { # WORKLOAD METHOD CONNS RUN
 	wl=$1 m=$2 c=$3 r=$4
 	if ! start_server "$m"; then
@@ -300,6 +321,15 @@ run_one() { # WORKLOAD METHOD CONNS RUN
 	t0=$(srv_ticks)
 	s0=$(stat_now)
 	d0=$(disk_sectors)
+	prof=
+	if [ "${kaiohttpperf:-0}" != 0 ] && [ "$wl" = hot ] && [ "$c" = "$cmax" ] && [ -x /usr/bin/perf ]; then
+		prof=$work/perf.data
+		echo 0 > /proc/sys/kernel/kptr_restrict
+		echo -1 > /proc/sys/kernel/perf_event_paranoid
+		(sleep 1; /usr/bin/perf record -q -a -g -e cpu-clock -F 999 -o "$prof" -- \
+			sleep $((dur > 3 ? dur - 2 : 1)) > /dev/null 2>&1) &
+		perf_pid=$!
+	fi
 	$wrk -t$wrk_threads -c"$c" -d"${dur}s" --timeout 30s --latency -s "$lua" "$url" \
 		-- "$wl" "$seed" $wrk_threads $nhot $ncold $mixn > "$work/wrk.out" 2>&1
 	rc=$?
@@ -307,6 +337,7 @@ run_one() { # WORKLOAD METHOD CONNS RUN
 	s1=$(stat_now)
 	d1=$(disk_sectors)
 	th=$(srv_threads)
+	[ -z "$prof" ] || perf_report "$wl $m c=$c run=$r" "$prof"
 	set -- $s0 $s1
 	res=$(grep '^WRKDONE ' "$work/wrk.out" | cut -d' ' -f2-)
 	[ -n "$res" ] || sed 's/^/# wrk: /' "$work/wrk.out" | tail -20

@@ -67,6 +67,10 @@ fi
 # guest writes (no modules, no mime.types); its workers run as nobody.
 if [ "$mode" = http ]; then
 	add_dynamic /usr/sbin/nginx /usr/bin/wrk
+	# KAIO_HTTP_PERF=1: Debian's perf, for a profile of each hot run.
+	if [ "${KAIO_HTTP_PERF:-0}" != 0 ] && [ -x /usr/bin/perf ]; then
+		add_dynamic /usr/bin/perf
+	fi
 	install -m 0755 "$here/bench/http-guest.sh" "$root/tests/http.sh"
 	cp "$here/bench/http-wrk.lua" "$root/tests/http-wrk.lua"
 	printf 'passwd: files\ngroup: files\n' > "$root/etc/nsswitch.conf"

@@ -11,7 +11,9 @@
 # nginx,nginx-ofc,kaio (a subset of the methods); KAIO_HTTP_WORKLOADS=
 # hot,cold,mix; KAIO_HTTP_CONNS=16,64 (wrk -c values); KAIO_HTTP_DOCS=DIR
 # for the report instead of docs/bench (quick runs that should not replace
-# it); KAIO_QEMU_LOCK=FILE: hold flock FILE around the boot only.
+# it); KAIO_HTTP_PERF=1 (or 2, every symbol): a perf profile of each
+# method's hot run at the most connections, in tap.log (perturbs that
+# run's numbers); KAIO_QEMU_LOCK=FILE: hold flock FILE around the boot only.
 . "$(dirname "$0")/bench-lib.sh"
 bench_prepare http
 # The kaio CLI (build/bin/kaio goes to the guest's /bin/kaio); the guest
@@ -25,6 +27,7 @@ append="kaiohttpruns=${KAIO_HTTP_RUNS:-3} kaiohttpdur=${KAIO_HTTP_DURATION:-6}"
 bench_knob KAIO_HTTP_ONLY kaiohttpmethods
 bench_knob KAIO_HTTP_WORKLOADS kaiohttpworkloads
 bench_knob KAIO_HTTP_CONNS kaiohttpconns
+bench_knob KAIO_HTTP_PERF kaiohttpperf
 bench_boot http "$append" "nginx and kaio serve under wrk (about 8 minutes at 3 runs)"
 bench_finished http
 docs=${KAIO_HTTP_DOCS:-docs/bench}
