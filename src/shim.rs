@@ -642,10 +642,9 @@ impl FileRef {
         mode: u16,
     ) -> Result<Self> {
         let root = root.map_or(core::ptr::null(), |r| &r.0 as *const bindings::path);
-        // SAFETY: `root` is null or a referenced path; `name` is
-        // NUL-terminated.
-        let f =
-            unsafe { ffi::kaio_shim_open_cached(root, name.as_char_ptr(), flags as c_int, mode) };
+        let flags = flags as c_int;
+        // SAFETY: `root` is null or a referenced path; `name` ends in NUL.
+        let f = unsafe { ffi::kaio_shim_open_cached(root, name.as_char_ptr(), flags, mode) };
         // `filp_open` returns a file or an `ERR_PTR`.
         let f = kernel::error::from_err_ptr(f)?;
         // INVARIANT: a successful open returns a referenced file.

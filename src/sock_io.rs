@@ -28,9 +28,9 @@ impl FileRef {
                 | if more { bindings::MSG_MORE } else { 0 },
             ..Default::default()
         };
-        // SAFETY: The file is a socket, whose `struct socket` lives as long
-        // as the file; `kv` describes `data`, valid for the call, which the
-        // socket only reads (it copies the bytes).
+        // The socket copies the bytes of `data`, which `kv` describes.
+        // SAFETY: The file is a socket (its `struct socket` lives as long as
+        // the file); `kv` and `data` are valid for the call.
         unsafe {
             bindings::kernel_sendmsg(
                 bindings::sock_from_file(self.as_ptr()),
