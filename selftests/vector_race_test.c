@@ -40,6 +40,7 @@
 #include "kaio_test.h"
 #include "kaio.h"
 #include "kaio_util.h"
+#include "kaio_sig.h"
 
 #define S(name) KAIO_SCRATCH "/" name
 #define P64M_SEED 64		/* p_64m: 64 MiB */
@@ -375,20 +376,6 @@ TEST_F(rev, resfd_wakes_parked_reader)
 	close(fd);
 }
 
-static atomic_int got_usr1;
-
-static void on_usr1(int sig)
-{
-	got_usr1++;
-}
-
-static void *kick_usr1(void *arg)
-{
-	usleep(30 * 1000);
-	pthread_kill(*(pthread_t *)arg, SIGUSR1);
-	return NULL;
-}
-
 /*
  * GETEVENTS with a sigmask, restarted by a KEEP delivery's task_work
  * (ERESTARTSYS) while a signal the mask blocks is pending: the old mask
@@ -400,12 +387,13 @@ TEST_F(rev, sigmask_across_keep_restart)
 	struct kaio_iocb iocb;
 	struct kaio_event ev;
 	sigset_t mask, before, after;
-	pthread_t me = pthread_self(), t;
+	struct kicker kk = { pthread_self(), SIGUSR1, 30 };
+	pthread_t t;
 	struct kaio_getevents g = {
 		.events = (uintptr_t)&ev, .min_nr = 1, .max_nr = 1,
 		.timeout_ns = 20ll * 1000 * 1000 * 1000, .sigmask = (uintptr_t)&mask,
 	};
-	int r, diff = 0;
+	int r;
 
 	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
 	got_usr1 = 0;
@@ -420,7 +408,7 @@ TEST_F(rev, sigmask_across_keep_restart)
 	kaio_step_open(&iocb, AT_FDCWD, S("demo/file07"), O_RDONLY, 0);
 	kaio_step_keep(&iocb, 1);
 	ASSERT_EQ(1, kaio_submit(&self->k, &iocb, 1));
-	ASSERT_EQ(0, pthread_create(&t, NULL, kick_usr1, &me));
+	ASSERT_EQ(0, pthread_create(&t, NULL, kick, &kk));
 	do
 		r = ioctl(self->k.fd, KAIO_IOC_GETEVENTS, &g);
 	while (r == -1 && errno == EINTR);
@@ -434,10 +422,7 @@ TEST_F(rev, sigmask_across_keep_restart)
 	usleep(50 * 1000);
 	EXPECT_EQ(1, got_usr1);
 	ASSERT_EQ(0, pthread_sigmask(SIG_SETMASK, NULL, &after));
-	for (int s = 1; s < 65; s++)
-		if (sigismember(&before, s) != sigismember(&after, s))
-			diff = s;
-	EXPECT_EQ(0, diff);
+	EXPECT_EQ(0, sigset_diff(&before, &after));
 }
 
 TEST_HARNESS_MAIN
