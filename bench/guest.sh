@@ -28,7 +28,8 @@ fi
 
 # KAIO_PROFILE=1: where the CPU goes per file, kaio against the pool, from
 # perf's software clock sampling the whole guest (no PMU under TCG).
-if [ "${kaioprofile:-0}" = 1 ] && [ -x /usr/bin/perf ]; then
+# kaioprofsock=none skips these (only the kaio-overhead profile below).
+if [ "${kaioprofile:-0}" = 1 ] && [ "${kaioprofsock:-}" != none ] && [ -x /usr/bin/perf ]; then
 	for sock in $(echo "${kaioprofsock:-tcp,unix}" | tr , ' '); do
 		for m in $(echo "${kaioprofmethods:-kaio,pool,single,uring}" | tr , ' '); do
 			/usr/bin/perf record -q -a -g -e cpu-clock -F 2000 -o /tmp/perf.data -- \
