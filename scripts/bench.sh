@@ -4,7 +4,8 @@
 # kernel (base fragment only: no KASAN, lockdep or kmemleak), in one VM
 # boot, with the scratch disk attached twice: unthrottled (/dev/vda) and
 # throttled by QEMU to 200 MiB/s and 4000 IOPS (/dev/vdb). Writes
-# docs/bench/results.md and docs/bench/results.png and prints the table.
+# docs/bench/results.md and one chart per workload
+# (docs/bench/results-WORKLOAD.png) and prints the table.
 # KAIO_BENCH_RUNS=N runs per method (default 3).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,4 +30,5 @@ KAIO_KO="$mod/kaio.ko" KAIO_BENCH=1 KAIO_QUIET=1 KAIO_TIMEOUT=3600 \
 	qemu/run.sh "$krel" bench "$out" || true
 grep -q '^# guest: done' "$out/tap.log" || { tail -30 "$out/console.log"; echo "bench: the guest did not finish" >&2; exit 1; }
 mkdir -p docs/bench
-python3 bench/report.py "$out/tap.log" docs/bench
+rm -f docs/bench/results.png
+/usr/bin/python3 bench/report.py "$out/tap.log" docs/bench

@@ -150,6 +150,9 @@ impl<'a> Io<'a> {
             n = sf.read(file, pos, len, direct, data);
             n == QUEUED
         });
+        if n == QUEUED {
+            stats::add(Stat::ParkedReads, 1);
+        }
         n
     }
 
@@ -300,11 +303,6 @@ impl Op {
             Op::Recv(r) => r.progress(),
             _ => 0,
         }
-    }
-
-    /// Whether the step sends the file to an output.
-    pub(crate) fn sends(&self) -> bool {
-        matches!(self, Op::Sendfile(_))
     }
 
     /// The socket a SEND or SENDFILE writes to: `Some(None)` for the

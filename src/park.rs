@@ -218,9 +218,6 @@ fn woken(data: *mut c_void, in_irq: bool) {
     let req = unsafe { Lent::take(data) };
     if in_irq {
         stats::add(Stat::IrqCompletions, 1);
-        if req.sends() {
-            stats::add(Stat::SendfileIrqCompletions, 1);
-        }
     }
     make_ready(req);
 }

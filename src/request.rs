@@ -143,8 +143,6 @@ pub(crate) struct Request {
     running: AtomicBool,
     /// A KEEP delivery waits for the submitting task.
     delivering: AtomicBool,
-    /// The chain sends to an output (for the stats).
-    sends: bool,
     /// Submission order in the context (the disk gate serves the oldest).
     seq: u64,
     /// Place at the context's disk gate: `disk::NONE`, `WAITING`,
@@ -174,7 +172,6 @@ impl Request {
         let inflight = InflightSlot::new()?;
         let keep = chain.ops.last().is_some_and(|op| op.keeps().is_some());
         let nr_steps = chain.ops.len() as u16;
-        let sends = chain.ops.iter().any(Op::sends);
         let seq = ctx.disk().ticket();
         Arc::pin_init(
             pin_init!(Request {
@@ -186,7 +183,6 @@ impl Request {
                 state: AtomicU32::new(RUNNING),
                 running: AtomicBool::new(false),
                 delivering: AtomicBool::new(false),
-                sends,
                 seq,
                 disk: AtomicU8::new(disk::NONE),
                 park: Park::new(),
@@ -268,11 +264,6 @@ impl Request {
     /// The context lane the request runs in.
     pub(crate) fn lane(&self) -> usize {
         self.slot.load(Ordering::Relaxed) as usize % LANES
-    }
-
-    /// Whether the chain sends to an output (SENDFILE).
-    pub(crate) fn sends(&self) -> bool {
-        self.sends
     }
 
     /// The request's park on pollable files.

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Module-wide counters, shown by the shim in `/sys/kernel/debug/kaio/stats`.
+//! Module-wide counters (all contexts together), shown by the shim in
+//! `/sys/kernel/debug/kaio/stats`, one `name value` line each. kaio(7)
+//! documents each; scripts and selftests read them by name.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
@@ -24,46 +26,51 @@ macro_rules! stats {
 }
 
 stats! {
-    /// Opens of `/dev/kaio` since load.
+    /// Opens of `/dev/kaio` since load (contexts created).
     ContextsOpened => "contexts_opened",
-    /// Contexts that exist now.
+    /// Contexts that exist now (a gauge).
     ContextsLive => "contexts_live",
     /// Requests accepted by SUBMIT.
     Submitted => "submitted",
-    /// Completions published.
+    /// Events published to a ring, one per request.
     Completed => "completed",
-    /// Requests in flight now.
+    /// Requests accepted and not yet completed (a gauge).
     Inflight => "inflight",
-    /// Successful cancels (by CANCEL or teardown).
+    /// Cancels that took effect (by CANCEL, the owner's death or teardown);
+    /// at most one per request.
     Cancelled => "cancelled",
-    /// Parked requests handed back from interrupt context: a folio read
-    /// or a direct read completing (bio end_io).
+    /// Wake-ups of requests parked on a disk read (see `parked_reads`) that
+    /// came from interrupt context: the block layer's completion. Each
+    /// park ends with one wake-up, so this is at most `parked_reads`.
     IrqCompletions => "irq_completions",
-    /// Reads that parked on the page cache instead of waiting.
+    /// Parks on a disk read in flight, with no thread waiting: a folio read
+    /// (READ, or SENDFILE filling the page cache) or a SENDFILE direct
+    /// read into its private window.
     ParkedReads => "parked_reads",
     /// Worker wake-ups that found work (each runs every ready request of
     /// its lane).
     WorkerRuns => "worker_runs",
-    /// Times a worker had to wait for the disk (no async path).
+    /// Reads in which a worker thread waited for the disk (no non-waiting
+    /// path for the file).
     WorkerDiskWaits => "worker_disk_waits",
-    /// Bytes read into user buffers.
+    /// Bytes copied to user memory by READ, READV and RECV.
     BytesRead => "bytes_read",
-    /// Bytes written from user buffers.
+    /// Bytes written from user memory by WRITE and WRITEV.
     BytesWritten => "bytes_written",
-    /// Bytes SENDFILE wrote to its output.
+    /// Bytes SENDFILE and SEND wrote to their outputs.
     BytesSent => "bytes_sent",
-    /// The part of `irq_completions` that belongs to chains with a
-    /// SENDFILE step.
-    SendfileIrqCompletions => "sendfile_irq_completions",
-    /// SENDFILE windows sent straight from the page cache.
+    /// SENDFILE sends straight from the page cache, each at most one
+    /// window (a full output can split a window into several).
     SendfileChunksCached => "sendfile_chunks_cached",
-    /// SENDFILE windows that had to be read from the disk.
+    /// SENDFILE reads from the disk, each at most one window: into the page
+    /// cache, or into a private window.
     SendfileChunksDisk => "sendfile_chunks_disk",
-    /// SENDFILE parks on a full socket or pipe.
+    /// SENDFILE parks on a full socket or pipe (also in `poll_parks`).
     SendfileOutParks => "sendfile_out_parks",
-    /// Parks on a pollable file (SENDFILE outputs, stream READ/WRITE).
+    /// Parks on a pollable file: a pipe, FIFO, socket or tty (SENDFILE
+    /// outputs, SEND, RECV, stream READ/WRITE).
     PollParks => "poll_parks",
-    /// Worker threads (of submitting processes) alive.
+    /// Worker threads (of submitting processes) alive (a gauge).
     Workers => "workers",
     /// Requests that ran to their end inline, in SUBMIT.
     InlineCompletions => "inline_completions",

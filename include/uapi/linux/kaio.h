@@ -126,7 +126,11 @@ enum {
 	/*
 	 * Send the file to fd (a socket, pipe or regular file): offset, len
 	 * (0: to end of file); op_flags: KAIO_SENDFILE_NOCACHE; arg: window
-	 * in pages (0: the module's sendfile_window, at most 1024).
+	 * in pages (0: the module's sendfile_window, at most 1024), the most
+	 * one run of the step sends. From the page cache a window costs no
+	 * memory; a private window (NOCACHE, O_DIRECT input) is charged in
+	 * full when the step first runs. An error after some bytes: result =
+	 * the bytes sent, error = -errno (see struct kaio_event).
 	 */
 	KAIO_OP_SENDFILE = 8,
 	/*
@@ -184,7 +188,8 @@ enum {
  */
 #define KAIO_OPEN_IN_ROOT	0x10ULL
 /* Read cold data with direct I/O into private pages: the page cache is
- * neither used nor populated.
+ * neither used nor populated. Each window is read only after the last one
+ * was sent (no readahead overlap); see kaio(7), "Choosing the window".
  */
 #define KAIO_SENDFILE_NOCACHE	(1U << 0)
 
@@ -224,7 +229,12 @@ struct kaio_iocb {
 	struct kaio_step steps[KAIO_MAX_STEPS];	/* only nr_steps are read */
 };
 
-/* KAIO_IOC_SUBMIT: returns how many iocbs were accepted (io_submit). */
+/*
+ * KAIO_IOC_SUBMIT: returns how many iocbs were accepted (io_submit). The
+ * iocbs, OPEN paths, READV/WRITEV iovec arrays and SEND bytes are copied
+ * before it returns: all may be reused then. READ, WRITE, RECV and STATX
+ * buffers, and those an iovec names, are used until the completion.
+ */
 struct kaio_submit {
 	__u64	iocbs;		/* struct kaio_iocb array */
 	__u32	nr;
@@ -244,9 +254,11 @@ struct kaio_submit {
 #define KAIO_EV_DONE		(1U << 2)
 
 /*
- * How a chain ended. For a step that failed after moving bytes, "result"
- * is that count (as sendfile(2) returns it) and "error" the -errno; a
- * cancelled step has result -ECANCELED and its count in step_result.
+ * How a chain ended: test KAIO_EV_DONE, not result >= 0. For a step that
+ * failed after moving bytes, "result" is that count (as sendfile(2)
+ * returns it) and "error" the -errno; a step that failed before has
+ * result = error = -errno; a cancelled step has result -ECANCELED and its
+ * count in step_result. "bytes" counts partial transfers too.
  */
 struct kaio_event {
 	__u64	user_data;
