@@ -38,7 +38,9 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     let mut c = String::from("#include <stdio.h>\n#include <stddef.h>\n#include <linux/kaio.h>\nint main(void) {\n");
     let mut line = |name: String, expr: String| {
-        c += &format!("printf(\"pub const {name}: u64 = %llu;\\n\", (unsigned long long)({expr}));\n");
+        c += &format!(
+            "printf(\"/// `{expr}` in the header.\\npub const {name}: u64 = %llu;\\n\", (unsigned long long)({expr}));\n"
+        );
     };
     for (s, fields) in FIELDS {
         line(format!("{}_SIZE", s.to_uppercase()), format!("sizeof(struct kaio_{s})"));
@@ -51,7 +53,7 @@ fn main() {
     }
     for k in SIGNED {
         let name = k.trim_start_matches("KAIO_");
-        c += &format!("printf(\"pub const {name}: i64 = %lld;\\n\", (long long)({k}));\n");
+        c += &format!("printf(\"/// `{k}` in the header.\\npub const {name}: i64 = %lld;\\n\", (long long)({k}));\n");
     }
     c += "return 0;\n}\n";
     fs::write(out.join("layout.c"), c).unwrap();

@@ -166,7 +166,7 @@ fn send(
     let mut inflight = 0;
     for (c, q) in queues.iter_mut().enumerate() {
         if let Some(i) = q.pop_front() {
-            submit_one(&ctx, &socks[c], &paths[i], c, i, nocache, window)?;
+            submit_one(&mut ctx, &socks[c], &paths[i], c, i, nocache, window)?;
             inflight += 1;
         }
     }
@@ -188,7 +188,7 @@ fn send(
                 eprintln!("kaio send: {}: {why}", files[i].display());
             }
             if let Some(j) = queues[c].pop_front() {
-                submit_one(&ctx, &socks[c], &paths[j], c, j, nocache, window)?;
+                submit_one(&mut ctx, &socks[c], &paths[j], c, j, nocache, window)?;
                 inflight += 1;
             }
         }
@@ -216,9 +216,9 @@ fn send(
     if !after.is_empty() {
         let d = |n: &str| stat(&after, n).saturating_sub(stat(&before, n));
         println!(
-            "kernel       {} sendfile wake-ups in interrupt context, {} windows from disk, {} from the page cache, \
+            "kernel       {} parks on a disk read, {} windows from disk, {} sends from the page cache, \
              {} parks on a full socket, {} worker waits for disk",
-            d("sendfile_irq_completions"),
+            d("parked_reads"),
             d("sendfile_chunks_disk"),
             d("sendfile_chunks_cached"),
             d("sendfile_out_parks"),
@@ -243,7 +243,7 @@ fn send(
 }
 
 fn submit_one(
-    ctx: &Context,
+    ctx: &mut Context,
     sock: &TcpStream,
     path: &CString,
     c: usize,
@@ -254,7 +254,8 @@ fn submit_one(
     let fd = sock.as_raw_fd();
     let r = Request::new(((c as u64) << 32) | i as u64).open(path, libc::O_RDONLY, 0);
     let r = if nocache { r.sendfile_nocache(fd, 0, 0, window) } else { r.sendfile(fd, 0, 0) };
-    ctx.submit(&[r.close()]).map(|_| ())
+    ctx.submit(r.close())?;
+    Ok(())
 }
 
 fn recv(listen: &str, conns: usize) -> io::Result<()> {
@@ -292,36 +293,36 @@ fn cat(files: &[PathBuf]) -> io::Result<()> {
     const DEPTH: usize = 4;
     let mut ctx = Context::new(8)?;
     let mut out = io::stdout().lock();
+    // Buffers not in flight; the others are the kernel's until their
+    // completion hands them back.
+    let mut spare: Vec<Vec<u8>> = (0..DEPTH).map(|_| Vec::with_capacity(CHUNK)).collect();
     for p in files {
         let f = fs::File::open(p)?;
         let size = f.metadata()?.len();
-        let mut bufs: Vec<Vec<u8>> = (0..DEPTH).map(|_| vec![0u8; CHUNK]).collect();
         let chunks = size.div_ceil(CHUNK as u64) as usize;
         let mut next = 0usize;
         let mut pending = VecDeque::new();
-        let mut done: Vec<Option<usize>> = vec![None; DEPTH];
+        let mut done: Vec<Option<Vec<u8>>> = (0..DEPTH).map(|_| None).collect();
         let mut written = 0usize;
         while written < chunks {
             while next < chunks && pending.len() < DEPTH {
-                let slot = next % DEPTH;
-                // SAFETY: `bufs[slot]` is neither touched nor freed until
-                // this chunk's event has been reaped below.
-                let r = unsafe {
-                    Request::new(next as u64).fd(f.as_raw_fd()).read(bufs[slot].as_mut_ptr(), CHUNK, (next * CHUNK) as i64)
-                };
-                ctx.submit(&[r])?;
+                let mut buf = spare.pop().expect("a spare buffer");
+                buf.clear();
+                ctx.submit(Request::new(next as u64).fd(f.as_raw_fd()).read(buf, (next * CHUNK) as i64))?;
                 pending.push_back(next);
                 next += 1;
             }
             let mut evs = ctx.wait(1, DEPTH as u32, None)?;
             evs.extend(ctx.reap());
-            for ev in evs {
-                let n = ev.result()? as usize;
-                done[ev.user_data() as usize % DEPTH] = Some(n);
+            for mut c in evs {
+                c.result()?;
+                let buf: Vec<u8> = c.take_buf().expect("the READ buffer");
+                done[c.user_data() as usize % DEPTH] = Some(buf);
             }
             while let Some(&c) = pending.front() {
-                let Some(n) = done[c % DEPTH].take() else { break };
-                out.write_all(&bufs[c % DEPTH][..n])?;
+                let Some(buf) = done[c % DEPTH].take() else { break };
+                out.write_all(&buf)?;
+                spare.push(buf);
                 pending.pop_front();
                 written += 1;
             }

@@ -22,7 +22,7 @@
 //! a last answer) time out by CANCEL of their RECV.
 
 use crate::http::{self, Method, Parse, Status};
-use kaio::{feature, sys, Context, Event, Request};
+use kaio::{feature, sys, Completion, Context, OpId, Request};
 use std::{
     ffi::CString,
     io,
@@ -266,9 +266,12 @@ enum State {
 struct Conn {
     sock: OwnedFd,
     gen: u32,
-    buf: Box<[u8]>,
-    fill: usize,
-    stx: Box<MaybeUninit<sys::Statx>>,
+    /// The request buffer (`BUF` bytes of capacity, the bytes received so
+    /// far), and the statx buffer: `None` while the kernel holds them.
+    buf: Option<Vec<u8>>,
+    stx: Option<Box<sys::Statx>>,
+    /// The request in flight.
+    op: Option<OpId>,
     state: State,
     /// The request in flight will end this connection (CANCEL sent, or
     /// shutting down).
@@ -372,11 +375,9 @@ impl Worker {
                     return Ok(());
                 }
                 if now >= t + STOP_WAIT {
-                    // Requests the kernel did not finish: their buffers
-                    // must outlive them, so leak them with the context.
+                    // Requests the kernel did not finish: dropping the
+                    // context leaks the buffers they hold.
                     eprintln!("kaio serve: {} connections did not finish their cancelled requests", self.nconn);
-                    std::mem::forget(std::mem::take(&mut self.conns));
-                    std::mem::forget(self);
                     return Ok(());
                 }
             }
@@ -434,9 +435,9 @@ impl Worker {
             let conn = Conn {
                 sock,
                 gen: self.gen,
-                buf: vec![0u8; BUF].into_boxed_slice(),
-                fill: 0,
-                stx: Box::new(MaybeUninit::zeroed()),
+                buf: Some(Vec::with_capacity(BUF)),
+                stx: Some(kaio::statx_buf()),
+                op: None,
                 state: State::Recv,
                 closing: false,
                 deadline: None,
@@ -475,11 +476,32 @@ impl Worker {
         }
     }
 
-    fn submit(&mut self, r: Request) -> io::Result<()> {
-        match self.ctx.submit(&[r]) {
-            Ok(1) => Ok(()),
-            Ok(_) => Err(io::Error::from_raw_os_error(libc::EAGAIN)),
-            Err(e) => Err(e),
+    /// Submits connection `idx`'s next request; a refused one gives its
+    /// buffers back to the connection.
+    fn submit(&mut self, idx: usize, r: Request) -> io::Result<()> {
+        match self.ctx.submit(r) {
+            Ok(id) => {
+                self.conn(idx).op = Some(id);
+                Ok(())
+            }
+            Err(e) => {
+                let kaio::SubmitError { error, request } = e;
+                let mut bufs = request.into_bufs();
+                let c = self.conn(idx);
+                for b in bufs.drain(..) {
+                    let b = match b.downcast::<Vec<u8>>() {
+                        Ok(v) => {
+                            c.buf = Some(*v);
+                            continue;
+                        }
+                        Err(b) => b,
+                    };
+                    if let Ok(x) = b.downcast::<Box<sys::Statx>>() {
+                        c.stx = Some(*x);
+                    }
+                }
+                Err(error)
+            }
         }
     }
 
@@ -493,29 +515,26 @@ impl Worker {
     /// Starts the next request from the buffer, or RECVs more of it.
     fn next_request(&mut self, idx: usize) {
         let c = self.conn(idx);
-        match http::parse(&c.buf[..c.fill], c.fill == BUF) {
+        let buf = c.buf.as_mut().expect("the request buffer");
+        match http::parse(buf, buf.len() >= BUF) {
             Parse::Incomplete => {
-                let (fd, gen, fill) = (c.sock.as_raw_fd(), c.gen, c.fill);
-                let ptr = c.buf[fill..].as_mut_ptr();
+                let (fd, gen) = (c.sock.as_raw_fd(), c.gen);
+                let buf = c.buf.take().expect("the request buffer");
                 c.state = State::Recv;
-                // SAFETY: The buffer lives in the connection, which is only
-                // freed once this request's event has been reaped, and is
-                // not touched until then.
-                let r = unsafe { Request::new(user_data(idx, gen)).fd(fd).recv(sys::FD_CHAIN, ptr, BUF - fill) };
-                if let Err(e) = self.submit(r) {
+                // The buffer is the kernel's until the event gives it back.
+                let r = Request::new(user_data(idx, gen)).fd(fd).recv(sys::FD_CHAIN, buf);
+                if let Err(e) = self.submit(idx, r) {
                     eprintln!("kaio serve: submit RECV: {e}");
                     self.drop_conn(idx);
                 }
             }
             Parse::Request { req, len } => {
-                c.buf.copy_within(len..c.fill, 0);
-                c.fill -= len;
+                buf.drain(..len);
                 c.deadline = None;
                 self.open(idx, req);
             }
             Parse::Error { status, len, head, keep, http10 } => {
-                c.buf.copy_within(len..c.fill, 0);
-                c.fill -= len;
+                buf.drain(..len);
                 c.deadline = None;
                 self.log_line(idx, "-", b"-", status, 0);
                 self.send_error(idx, status, keep && !status.closes(), http10, head);
@@ -534,19 +553,18 @@ impl Worker {
         let dirfd = self.dirfd;
         let c = self.conn(idx);
         let ud = user_data(idx, c.gen);
-        let stx = c.stx.as_mut_ptr();
+        let stx = c.stx.take().expect("the statx buffer");
         let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
-        // SAFETY: `stx` lives in the connection, freed only after the event.
-        let r = unsafe {
-            Request::new(ud)
-                .open_in_root(dirfd, &req.path, flags, 0)
-                .statx(stx, libc::STATX_TYPE | libc::STATX_MODE | libc::STATX_SIZE | libc::STATX_MTIME)
-                .keep(true)
-        };
         let (keep, http10, head) = (req.keep_alive, req.http10, req.method == Method::Head);
-        let path = req.path.as_bytes().to_vec();
+        let path = req.path.clone();
+        let r = Request::new(ud)
+            .open_in_root(dirfd, &path, flags, 0)
+            .statx(stx, libc::STATX_TYPE | libc::STATX_MODE | libc::STATX_SIZE | libc::STATX_MTIME)
+            .keep(true);
         c.state = State::Open(req);
-        if let Err(e) = self.submit(r) {
+        let submitted = self.submit(idx, r);
+        let path = path.into_bytes();
+        if let Err(e) = submitted {
             // Refused at submit (a path too long, say): the same answer as
             // if the OPEN had failed.
             let status = http::open_error_status(e.raw_os_error().unwrap_or(0));
@@ -566,7 +584,7 @@ impl Worker {
         let c = self.conn(idx);
         let r = Request::new(user_data(idx, c.gen)).fd(c.sock.as_raw_fd()).send(sys::FD_CHAIN, resp.as_bytes());
         c.state = State::Send { file: None, keep };
-        if let Err(e) = self.submit(r) {
+        if let Err(e) = self.submit(idx, r) {
             eprintln!("kaio serve: submit SEND: {e}");
             self.drop_conn(idx);
         }
@@ -580,7 +598,7 @@ impl Worker {
         }
     }
 
-    fn on_event(&mut self, ev: Event) {
+    fn on_event(&mut self, mut ev: Completion) {
         let idx = (ev.user_data() & 0xffff_ffff) as usize;
         let gen = (ev.user_data() >> 32) as u32;
         // A KEEP'd descriptor is ours to close whatever else happened.
@@ -590,6 +608,14 @@ impl Worker {
             eprintln!("kaio serve: event for no connection ({:#x})", ev.user_data());
             return;
         };
+        c.op = None;
+        // The buffers the request held are the connection's again.
+        if let Some(b) = ev.take_buf::<Vec<u8>>() {
+            c.buf = Some(b);
+        }
+        if let Some(x) = ev.take_buf::<Box<sys::Statx>>() {
+            c.stx = Some(x);
+        }
         if c.closing {
             drop(kept);
             self.drop_conn(idx);
@@ -602,8 +628,6 @@ impl Worker {
                     self.drop_conn(idx);
                     return;
                 }
-                let n = ev.result().unwrap_or(0).max(0) as usize;
-                c.fill = (c.fill + n).min(BUF);
                 self.next_request(idx);
             }
             State::Linger => {
@@ -633,7 +657,7 @@ impl Worker {
     }
 
     /// The OPEN chain's event: answer with the file or an error.
-    fn opened(&mut self, idx: usize, mut req: http::Request, ev: &Event, kept: Option<OwnedFd>) {
+    fn opened(&mut self, idx: usize, mut req: http::Request, ev: &Completion, kept: Option<OwnedFd>) {
         let head = req.method == Method::Head;
         let mname = if head { "HEAD" } else { "GET" };
         let Some(file) = kept.filter(|_| ev.done()) else {
@@ -650,8 +674,8 @@ impl Worker {
             self.send_error(idx, status, req.keep_alive && !status.closes(), req.http10, head);
             return;
         };
-        // SAFETY: STATX completed: the kernel filled the buffer.
-        let stx = unsafe { self.conn(idx).stx.assume_init_read() };
+        // STATX completed: the kernel filled the buffer.
+        let stx: sys::Statx = **self.conn(idx).stx.as_ref().expect("the statx buffer");
         let mode = u32::from(stx.stx_mode) & libc::S_IFMT;
         if stx.stx_mask & libc::STATX_TYPE == 0 || stx.stx_mask & libc::STATX_SIZE == 0 || mode != libc::S_IFREG {
             // Directories (no index), devices, FIFOs, sockets.
@@ -679,7 +703,7 @@ impl Worker {
         };
         let file = (len > 0).then_some(file);
         c.state = State::Send { file, keep };
-        if let Err(e) = self.submit(r) {
+        if let Err(e) = self.submit(idx, r) {
             eprintln!("kaio serve: submit SEND: {e}");
             self.drop_conn(idx);
         }
@@ -691,7 +715,6 @@ impl Worker {
         let c = self.conn(idx);
         // SAFETY: Plain call on our socket.
         unsafe { libc::shutdown(c.sock.as_raw_fd(), libc::SHUT_WR) };
-        c.fill = 0;
         c.drained = 0;
         c.deadline = Some(Instant::now() + LINGER);
         self.linger_recv(idx);
@@ -700,10 +723,10 @@ impl Worker {
     fn linger_recv(&mut self, idx: usize) {
         let c = self.conn(idx);
         c.state = State::Linger;
-        let ptr = c.buf.as_mut_ptr();
-        // SAFETY: As in next_request.
-        let r = unsafe { Request::new(user_data(idx, c.gen)).fd(c.sock.as_raw_fd()).recv(sys::FD_CHAIN, ptr, BUF) };
-        if self.submit(r).is_err() {
+        let mut buf = c.buf.take().expect("the request buffer");
+        buf.clear();
+        let r = Request::new(user_data(idx, c.gen)).fd(c.sock.as_raw_fd()).recv(sys::FD_CHAIN, buf);
+        if self.submit(idx, r).is_err() {
             self.drop_conn(idx);
         }
     }
@@ -715,9 +738,10 @@ impl Worker {
             return;
         }
         c.closing = true;
-        let ud = user_data(idx, c.gen);
         // ENOENT: it has just completed; its event, in the ring, ends it.
-        let _ = self.ctx.cancel(ud);
+        if let Some(id) = c.op {
+            let _ = self.ctx.cancel(id);
+        }
     }
 
     fn timers(&mut self, now: Instant) {

@@ -12,28 +12,88 @@
 //! let sock = TcpStream::connect("127.0.0.1:9000")?;
 //! let path = CString::new("/srv/www/index.html").unwrap();
 //! let req = Request::new(1).open(&path, libc::O_RDONLY, 0).sendfile(sock.as_raw_fd(), 0, 0).close();
-//! ctx.submit(&[req])?;
-//! for ev in ctx.wait(1, 1, None)? {
-//!     println!("sent {} bytes", ev.step_result(1).unwrap());
+//! ctx.submit(req)?;
+//! for c in ctx.wait(1, 1, None)? {
+//!     println!("sent {} bytes", c.step_result(1).unwrap());
 //! }
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! # Soundness by construction
+//!
+//! The kernel reads a request's iocb, its OPEN paths and its SEND bytes
+//! during [`Context::submit`] (it copies them), and writes READ, RECV and
+//! STATX buffers (and reads WRITE buffers) later, until the request's
+//! completion. So:
+//!
+//! - Borrowed data (paths, SEND's bytes) is tied to the request's lifetime
+//!   `'a`: a [`Request`] cannot outlive what it points to, so it cannot be
+//!   submitted after its path was dropped.
+//! - Buffers the kernel uses after submit are *owned*: they are moved into
+//!   the request ([`IoBuf`], [`IoBufMut`], `Box<Statx>`), held by the
+//!   [`Context`] while the request is in flight, and handed back in its
+//!   [`Completion`]. Nothing else can touch them meanwhile.
+//! - A [`Context`] dropped with requests in flight cancels them and leaks
+//!   (never frees) the buffers the kernel may still write.
+//!
+//! ```
+//! # use kaio::Request;
+//! let buf = vec![0u8; 4096];
+//! let req = Request::new(1).fd(0).read(buf, 0);
+//! # drop(req);
+//! ```
+//!
+//! A request whose path is dropped before submit does not compile:
+//!
+//! ```compile_fail,E0597
+//! use kaio::{Context, Request};
+//! use std::ffi::CString;
+//! let mut ctx = Context::new(8)?;
+//! let req = {
+//!     let path = CString::new("/etc/hostname").unwrap();
+//!     Request::new(1).open(&path, libc::O_RDONLY, 0).close()
+//! };
+//! ctx.submit(req)?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Nor does touching a buffer while the kernel owns it (it was moved into
+//! the request; the completion gives it back):
+//!
+//! ```compile_fail,E0382
+//! use kaio::{Context, Request};
+//! let mut ctx = Context::new(8)?;
+//! let mut buf = Vec::<u8>::with_capacity(4096);
+//! ctx.submit(Request::new(1).fd(0).read(buf, 0))?;
+//! buf.push(1);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! With the `tokio` feature, [`tokio::Context`] submits from async code:
+//! `ctx.submit(req).await` gives the [`Completion`], buffers and all.
+//!
 //! The ABI structures in [`sys`] are checked at build time against
 //! `include/uapi/linux/kaio.h`.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 use std::{
+    any::Any,
     ffi::CStr,
+    fmt,
     fs::{File, OpenOptions},
     io,
+    marker::PhantomData,
+    ops::Deref,
     os::fd::{AsRawFd, RawFd},
     sync::atomic::{AtomicU32, Ordering},
     time::Duration,
 };
 
 pub mod sys;
+
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 /// Where the module's device lives.
 pub const DEVICE: &str = "/dev/kaio";
@@ -102,35 +162,195 @@ pub fn check_module() -> io::Result<sys::Version> {
     Ok(v)
 }
 
+/// A buffer the kernel reads after submit (WRITE): moved into the request
+/// and handed back in its [`Completion`].
+///
+/// # Safety
+///
+/// [`IoBuf::stable_ptr`] must point to [`IoBuf::bytes_init`] readable
+/// bytes that stay at the same address, unchanged, while the value is
+/// moved around and until it is dropped (heap memory, not inline data).
+pub unsafe trait IoBuf: Send + 'static {
+    /// The first byte.
+    fn stable_ptr(&self) -> *const u8;
+    /// How many bytes, from [`IoBuf::stable_ptr`], the kernel may read.
+    fn bytes_init(&self) -> usize;
+}
+
+/// A buffer the kernel writes after submit (READ, RECV): moved into the
+/// request and handed back in its [`Completion`], with the bytes the
+/// kernel wrote marked initialised.
+///
+/// `Vec<u8>` receives into its spare capacity (`len..capacity`) and grows
+/// by what the kernel wrote, as `Read::read_to_end` would; `Box<[u8]>`
+/// receives into the whole slice.
+///
+/// # Safety
+///
+/// [`IoBufMut::stable_mut_ptr`] must point to [`IoBufMut::bytes_total`]
+/// writable bytes that stay at the same address, and are not otherwise
+/// accessed, while the value is moved around and until it is dropped.
+pub unsafe trait IoBufMut: Send + 'static {
+    /// Where the kernel starts writing.
+    fn stable_mut_ptr(&mut self) -> *mut u8;
+    /// How many bytes, from [`IoBufMut::stable_mut_ptr`], the kernel may
+    /// write.
+    fn bytes_total(&self) -> usize;
+    /// The kernel wrote the first `n` bytes (`n <= bytes_total()`).
+    ///
+    /// # Safety
+    ///
+    /// Those bytes must have been written.
+    unsafe fn set_init(&mut self, n: usize);
+}
+
+// SAFETY: The heap buffer does not move with the `Vec`.
+unsafe impl IoBuf for Vec<u8> {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+}
+
+// SAFETY: As for `Vec<u8>`.
+unsafe impl IoBuf for Box<[u8]> {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+}
+
+// SAFETY: Static bytes never move nor change.
+unsafe impl IoBuf for &'static [u8] {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+}
+
+// SAFETY: The spare capacity is heap memory owned by the `Vec`.
+unsafe impl IoBufMut for Vec<u8> {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.spare_capacity_mut().as_mut_ptr().cast()
+    }
+    fn bytes_total(&self) -> usize {
+        self.capacity() - self.len()
+    }
+    unsafe fn set_init(&mut self, n: usize) {
+        // SAFETY: The caller's contract: `n` more bytes are initialised.
+        unsafe { self.set_len(self.len() + n) }
+    }
+}
+
+// SAFETY: As for `Vec<u8>`.
+unsafe impl IoBufMut for Box<[u8]> {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.as_mut_ptr()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+    unsafe fn set_init(&mut self, _n: usize) {}
+}
+
+/// A zeroed `struct statx` on the heap, for [`Request::statx`].
+pub fn statx_buf() -> Box<sys::Statx> {
+    // SAFETY: `struct statx` is plain data: all zeroes is a valid value.
+    Box::new(unsafe { std::mem::zeroed() })
+}
+
+/// A buffer held for the kernel: type-erased, with what to do when the
+/// request completes.
+trait Held: Send {
+    /// The step wrote `n` bytes into it.
+    fn finish(&mut self, n: usize);
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
+}
+
+struct Filled<B>(B);
+
+impl<B: IoBufMut> Held for Filled<B> {
+    fn finish(&mut self, n: usize) {
+        let n = n.min(self.0.bytes_total());
+        // SAFETY: The kernel reported `n` bytes written from the start of
+        // the region it was given.
+        unsafe { self.0.set_init(n) }
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        Box::new(self.0)
+    }
+}
+
+struct Kept<B>(B);
+
+impl<B: Send + 'static> Held for Kept<B> {
+    fn finish(&mut self, _n: usize) {}
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        Box::new(self.0)
+    }
+}
+
+/// The buffers of one request, by step.
+type HeldBufs = Vec<(usize, Box<dyn Held>)>;
+
+fn erase(bufs: HeldBufs) -> Vec<Box<dyn Any + Send>> {
+    bufs.into_iter().map(|(_, b)| b.into_any()).collect()
+}
+
 /// A compound request: up to [`sys::MAX_STEPS`] steps run in order by the
 /// kernel. Build it with the step methods; the first step must be
-/// [`Request::open`] or [`Request::fd`].
-#[derive(Clone, Copy, Debug)]
-pub struct Request(sys::Iocb);
+/// [`Request::open`] (or [`Request::open_at`], [`Request::open_in_root`])
+/// or [`Request::fd`].
+///
+/// `'a` is the life of the data the kernel copies at submit (OPEN paths,
+/// SEND bytes): the request cannot outlive it. Buffers the kernel uses
+/// after submit are moved into the request.
+pub struct Request<'a> {
+    iocb: sys::Iocb,
+    bufs: HeldBufs,
+    _borrows: PhantomData<&'a [u8]>,
+}
 
-impl Request {
+impl fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request").field("iocb", &self.iocb).field("buffers", &self.bufs.len()).finish()
+    }
+}
+
+impl<'a> Request<'a> {
     /// An empty chain with `user_data`, reported back in its [`Event`].
     pub fn new(user_data: u64) -> Self {
-        Request(sys::Iocb { user_data, ..Default::default() })
+        Request { iocb: sys::Iocb { user_data, ..Default::default() }, bufs: Vec::new(), _borrows: PhantomData }
     }
 
     fn step(mut self, s: sys::Step) -> Self {
-        let n = self.0.nr_steps as usize;
+        let n = self.iocb.nr_steps as usize;
         assert!(n < sys::MAX_STEPS, "a kaio request has at most {} steps", sys::MAX_STEPS);
-        self.0.steps[n] = s;
-        self.0.nr_steps += 1;
+        self.iocb.steps[n] = s;
+        self.iocb.nr_steps += 1;
         self
     }
 
-    /// OPEN `path` (relative to `libc::AT_FDCWD` or a directory fd given
-    /// with [`Request::open_at`]). The kernel copies the path at submit, so
-    /// it only has to live until [`Context::submit`] returns.
-    pub fn open(self, path: &CStr, flags: i32, mode: u32) -> Self {
+    /// Holds `b` for the step just added.
+    fn hold(mut self, b: Box<dyn Held>) -> Self {
+        self.bufs.push((self.iocb.nr_steps as usize - 1, b));
+        self
+    }
+
+    /// OPEN `path` relative to the working directory. The kernel copies
+    /// the path at submit.
+    pub fn open(self, path: &'a CStr, flags: i32, mode: u32) -> Self {
         self.open_at(libc::AT_FDCWD, path, flags, mode)
     }
 
     /// OPEN `path` relative to directory `dirfd`.
-    pub fn open_at(self, dirfd: RawFd, path: &CStr, flags: i32, mode: u32) -> Self {
+    pub fn open_at(self, dirfd: RawFd, path: &'a CStr, flags: i32, mode: u32) -> Self {
         self.step(sys::Step {
             opcode: sys::c::OP_OPEN as u8,
             fd: dirfd,
@@ -144,7 +364,7 @@ impl Request {
     /// OPEN `path` with directory `dirfd` as its root (`KAIO_OPEN_IN_ROOT`,
     /// as `openat2(2)`'s `RESOLVE_IN_ROOT`): `..` stops at `dirfd`, and
     /// absolute paths and symbolic links resolve inside it.
-    pub fn open_in_root(self, dirfd: RawFd, path: &CStr, flags: i32, mode: u32) -> Self {
+    pub fn open_in_root(self, dirfd: RawFd, path: &'a CStr, flags: i32, mode: u32) -> Self {
         self.step(sys::Step {
             opcode: sys::c::OP_OPEN as u8,
             fd: dirfd,
@@ -181,33 +401,27 @@ impl Request {
         })
     }
 
-    /// READ into `buf` at `offset`.
-    ///
-    /// # Safety
-    ///
-    /// The kernel writes `buf` after [`Context::submit`] returns: it must
-    /// stay valid, and not be otherwise accessed, until this request's
-    /// event has been reaped.
-    pub unsafe fn read(self, buf: *mut u8, len: usize, offset: i64) -> Self {
-        self.step(sys::Step { opcode: sys::c::OP_READ as u8, addr: buf as u64, len: len as u64, offset, ..Default::default() })
+    /// READ at `offset` into `buf` (for a `Vec<u8>`: into its spare
+    /// capacity). The buffer comes back in the [`Completion`], with the
+    /// bytes read marked initialised.
+    pub fn read<B: IoBufMut>(self, mut buf: B, offset: i64) -> Self {
+        let (addr, len) = (buf.stable_mut_ptr() as u64, buf.bytes_total() as u64);
+        self.step(sys::Step { opcode: sys::c::OP_READ as u8, addr, len, offset, ..Default::default() })
+            .hold(Box::new(Filled(buf)))
     }
 
-    /// WRITE `buf` at `offset`.
-    ///
-    /// # Safety
-    ///
-    /// The kernel reads `buf` after [`Context::submit`] returns: it must stay
-    /// valid and unchanged until this request's event has been reaped.
-    pub unsafe fn write(self, buf: *const u8, len: usize, offset: i64) -> Self {
-        self.step(sys::Step { opcode: sys::c::OP_WRITE as u8, addr: buf as u64, len: len as u64, offset, ..Default::default() })
+    /// WRITE `buf` at `offset`. The buffer comes back in the [`Completion`].
+    pub fn write<B: IoBuf>(self, buf: B, offset: i64) -> Self {
+        let (addr, len) = (buf.stable_ptr() as u64, buf.bytes_init() as u64);
+        self.step(sys::Step { opcode: sys::c::OP_WRITE as u8, addr, len, offset, ..Default::default() })
+            .hold(Box::new(Kept(buf)))
     }
 
     /// SEND `data` (1..=[`sys::SEND_MAX`] bytes) to socket `fd`
     /// ([`sys::FD_CHAIN`]: the chain's file). The kernel copies the bytes at
-    /// submit, so `data` only has to live until [`Context::submit`] returns.
-    /// Followed by a SEND or SENDFILE to the same socket, it is sent with
-    /// `MSG_MORE`.
-    pub fn send(self, fd: RawFd, data: &[u8]) -> Self {
+    /// submit, so `data` is only borrowed. Followed by a SEND or SENDFILE
+    /// to the same socket, it is sent with `MSG_MORE`.
+    pub fn send(self, fd: RawFd, data: &'a [u8]) -> Self {
         self.step(sys::Step {
             opcode: sys::c::OP_SEND as u8,
             fd,
@@ -218,52 +432,42 @@ impl Request {
     }
 
     /// As [`Request::send`], always with `MSG_MORE` (`KAIO_SEND_MORE`).
-    pub fn send_more(self, fd: RawFd, data: &[u8]) -> Self {
+    pub fn send_more(self, fd: RawFd, data: &'a [u8]) -> Self {
         let mut r = self.send(fd, data);
-        r.0.steps[r.0.nr_steps as usize - 1].op_flags = sys::c::SEND_MORE as u32;
+        r.iocb.steps[r.iocb.nr_steps as usize - 1].op_flags = sys::c::SEND_MORE as u32;
         r
     }
 
-    /// RECV up to `len` bytes from socket `fd` ([`sys::FD_CHAIN`]: the
-    /// chain's file) into `buf`: ends, as `recv(2)`, with the first bytes
-    /// that arrive, or 0 at end of stream (a short transfer).
-    ///
-    /// # Safety
-    ///
-    /// As [`Request::read`]: `buf` must stay valid, and not be otherwise
-    /// accessed, until this request's event has been reaped.
-    pub unsafe fn recv(self, fd: RawFd, buf: *mut u8, len: usize) -> Self {
-        self.step(sys::Step { opcode: sys::c::OP_RECV as u8, fd, addr: buf as u64, len: len as u64, ..Default::default() })
+    /// RECV from socket `fd` ([`sys::FD_CHAIN`]: the chain's file) into
+    /// `buf` (for a `Vec<u8>`: into its spare capacity): ends, as
+    /// `recv(2)`, with the first bytes that arrive, or 0 at end of stream
+    /// (a short transfer). The buffer comes back in the [`Completion`].
+    pub fn recv<B: IoBufMut>(self, fd: RawFd, mut buf: B) -> Self {
+        let (addr, len) = (buf.stable_mut_ptr() as u64, buf.bytes_total() as u64);
+        self.step(sys::Step { opcode: sys::c::OP_RECV as u8, fd, addr, len, ..Default::default() })
+            .hold(Box::new(Filled(buf)))
     }
 
-    /// STATX of the chain's file into `buf`, for the `libc::STATX_*` bits
-    /// in `mask`.
-    ///
-    /// # Safety
-    ///
-    /// The kernel writes `buf` after [`Context::submit`] returns: it must
-    /// stay valid, and not be otherwise accessed, until this request's
-    /// event has been reaped.
-    pub unsafe fn statx(self, buf: *mut sys::Statx, mask: u32) -> Self {
-        // SAFETY: The caller's contract is this function's.
-        unsafe { self.statx_sync(buf, mask, 0) }
+    /// STATX of the chain's file into `buf` (see [`statx_buf`]), for the
+    /// `libc::STATX_*` bits in `mask`. The box comes back in the
+    /// [`Completion`].
+    pub fn statx(self, buf: Box<sys::Statx>, mask: u32) -> Self {
+        self.statx_sync(buf, mask, 0)
     }
 
     /// As [`Request::statx`], with `libc::AT_STATX_FORCE_SYNC` or
     /// `libc::AT_STATX_DONT_SYNC` in `sync`.
-    ///
-    /// # Safety
-    ///
-    /// As [`Request::statx`].
-    pub unsafe fn statx_sync(self, buf: *mut sys::Statx, mask: u32, sync: i32) -> Self {
+    pub fn statx_sync(self, mut buf: Box<sys::Statx>, mask: u32, sync: i32) -> Self {
+        let addr = (&mut *buf as *mut sys::Statx) as u64;
         self.step(sys::Step {
             opcode: sys::c::OP_STATX as u8,
-            addr: buf as u64,
+            addr,
             len: std::mem::size_of::<sys::Statx>() as u64,
             arg: mask,
             op_flags: sync as u32,
             ..Default::default()
         })
+        .hold(Box::new(Kept(buf)))
     }
 
     /// FSYNC (or fdatasync with `datasync`).
@@ -286,13 +490,25 @@ impl Request {
 
     /// A short transfer does not end the chain.
     pub fn short_ok(mut self) -> Self {
-        self.0.flags |= sys::c::IOCB_SHORT_OK as u32;
+        self.iocb.flags |= sys::c::IOCB_SHORT_OK as u32;
         self
     }
 
-    /// The raw iocb.
+    /// The request's `user_data`.
+    pub fn user_data(&self) -> u64 {
+        self.iocb.user_data
+    }
+
+    /// The raw iocb, as built (the [`Context`] puts its own key in
+    /// `user_data` when it submits).
     pub fn as_sys(&self) -> &sys::Iocb {
-        &self.0
+        &self.iocb
+    }
+
+    /// Gives back the buffers moved into the request, in step order (for
+    /// a request that is not going to be submitted).
+    pub fn into_bufs(self) -> Vec<Box<dyn Any + Send>> {
+        erase(self.bufs)
     }
 }
 
@@ -350,9 +566,173 @@ impl Event {
         self.0.bytes
     }
 
-    /// The descriptor a KEEP step installed.
+    /// The descriptor a KEEP step installed. The caller owns it (wrap it
+    /// in `OwnedFd`).
     pub fn kept_fd(&self) -> Option<RawFd> {
         (self.0.flags & sys::c::EV_FD as u32 != 0).then_some(self.0.fd)
+    }
+}
+
+/// Names a submitted request, for [`Context::cancel`]. Never reused by
+/// its context for another request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OpId(u64);
+
+impl OpId {
+    /// The key the kernel knows the request by (its iocb's `user_data`).
+    pub fn key(self) -> u64 {
+        self.0
+    }
+}
+
+/// A reaped request: its [`Event`] (dereference it), with the request's own
+/// `user_data`, and the buffers it held, handed back.
+pub struct Completion {
+    event: Event,
+    id: OpId,
+    bufs: Vec<Box<dyn Any + Send>>,
+}
+
+impl fmt::Debug for Completion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Completion").field("event", &self.event).field("id", &self.id).field("buffers", &self.bufs.len()).finish()
+    }
+}
+
+impl Completion {
+    /// The event.
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// Which submission this is.
+    pub fn id(&self) -> OpId {
+        self.id
+    }
+
+    /// Takes back the first remaining buffer of type `T`, in step order
+    /// (`Vec<u8>`, `Box<[u8]>`, `Box<Statx>`, ...).
+    pub fn take_buf<T: 'static>(&mut self) -> Option<T> {
+        let i = self.bufs.iter().position(|b| b.is::<T>())?;
+        self.bufs.remove(i).downcast::<T>().ok().map(|b| *b)
+    }
+
+    /// Every buffer the request held, in step order.
+    pub fn into_bufs(self) -> Vec<Box<dyn Any + Send>> {
+        self.bufs
+    }
+}
+
+impl Deref for Completion {
+    type Target = Event;
+    fn deref(&self) -> &Event {
+        &self.event
+    }
+}
+
+/// Why [`Context::submit`] refused a request; the request, buffers and
+/// all, is given back.
+pub struct SubmitError<'a> {
+    /// The error (`EAGAIN`: the ring is full, reap first).
+    pub error: io::Error,
+    /// The refused request.
+    pub request: Box<Request<'a>>,
+}
+
+impl fmt::Debug for SubmitError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubmitError").field("error", &self.error).finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for SubmitError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "submit: {}", self.error)
+    }
+}
+
+impl From<SubmitError<'_>> for io::Error {
+    fn from(e: SubmitError<'_>) -> io::Error {
+        e.error
+    }
+}
+
+/// The requests of a context in flight and the buffers they hold, by the
+/// key their iocbs carry: slot index in the low 32 bits, the slot's
+/// generation in the high ones.
+#[derive(Default)]
+struct Tracker {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+#[derive(Default)]
+struct Slot {
+    gen: u32,
+    live: bool,
+    user_data: u64,
+    bufs: HeldBufs,
+}
+
+impl Tracker {
+    fn insert(&mut self, user_data: u64, bufs: HeldBufs) -> u64 {
+        let idx = match self.free.pop() {
+            Some(i) => i as usize,
+            None => {
+                self.slots.push(Slot::default());
+                self.slots.len() - 1
+            }
+        };
+        let s = &mut self.slots[idx];
+        s.gen = s.gen.wrapping_add(1);
+        s.live = true;
+        s.user_data = user_data;
+        s.bufs = bufs;
+        self.live += 1;
+        (u64::from(s.gen) << 32) | idx as u64
+    }
+
+    fn slot(&mut self, key: u64) -> Option<&mut Slot> {
+        let s = self.slots.get_mut((key & 0xffff_ffff) as usize)?;
+        (s.live && u64::from(s.gen) == key >> 32).then_some(s)
+    }
+
+    /// Frees `key`'s slot and gives back its `user_data` and buffers.
+    fn remove(&mut self, key: u64) -> Option<(u64, HeldBufs)> {
+        let s = self.slot(key)?;
+        s.live = false;
+        let r = (s.user_data, std::mem::take(&mut s.bufs));
+        self.free.push((key & 0xffff_ffff) as u32);
+        self.live -= 1;
+        Some(r)
+    }
+
+    /// The event of the request with key `ev.user_data`: its buffers are
+    /// the caller's again.
+    fn complete(&mut self, mut ev: sys::Event) -> Completion {
+        let id = OpId(ev.user_data);
+        let Some((user_data, mut bufs)) = self.remove(ev.user_data) else {
+            // Not ours (submitted through the raw fd): as it is.
+            return Completion { event: Event(ev), id, bufs: Vec::new() };
+        };
+        ev.user_data = user_data;
+        let event = Event(ev);
+        for (step, b) in &mut bufs {
+            if let Some(n) = event.step_result(*step).filter(|&n| n > 0) {
+                b.finish(n as usize);
+            }
+        }
+        Completion { event, id, bufs: erase(bufs) }
+    }
+
+    fn keys(&self) -> Vec<u64> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.live)
+            .map(|(i, s)| (u64::from(s.gen) << 32) | i as u64)
+            .collect()
     }
 }
 
@@ -412,14 +792,21 @@ impl Ring {
     }
 }
 
-/// A kaio context: one open of `/dev/kaio` with its mapped completion ring.
+/// A kaio context: one open of `/dev/kaio` with its mapped completion ring,
+/// and the buffers of its requests in flight.
+///
+/// Dropping a context cancels its requests in flight; the buffers of those
+/// whose completion has not come back are leaked, never freed, as the
+/// kernel may still write them after the context is closed.
 pub struct Context {
     file: File,
     ring: Ring,
     map_len: usize,
+    ops: Tracker,
 }
 
-// SAFETY: The mapping is process memory; ring consumption needs `&mut`.
+// SAFETY: The mapping is process memory; ring consumption needs `&mut`,
+// and the held buffers are `Send`.
 unsafe impl Send for Context {}
 
 impl Context {
@@ -445,24 +832,42 @@ impl Context {
         }
         // SAFETY: The mapping has the kernel's layout and lives until drop.
         let ring = unsafe { Ring::from_raw(base.cast(), s.events_off as usize, s.entries) };
-        Ok(Context { file, ring, map_len: s.ring_size as usize })
+        Ok(Context { file, ring, map_len: s.ring_size as usize, ops: Tracker::default() })
     }
 
-    /// Submits requests; returns how many were accepted (the first one's
-    /// error if none was). `EAGAIN` means the ring is full: reap first.
-    pub fn submit(&self, reqs: &[Request]) -> io::Result<usize> {
-        let mut s = sys::Submit { iocbs: reqs.as_ptr() as u64, nr: reqs.len() as u32, ..Default::default() };
-        ioctl(self.file.as_raw_fd(), sys::c::IOC_SUBMIT, &mut s).map(|n| n as usize)
+    /// Submits a request. Its borrowed data (paths, SEND bytes) is copied
+    /// by the kernel here; its buffers stay with the context until its
+    /// [`Completion`] is reaped. On error (`EAGAIN`: the ring is full,
+    /// reap first) the request comes back in the [`SubmitError`].
+    pub fn submit<'a>(&mut self, req: Request<'a>) -> Result<OpId, SubmitError<'a>> {
+        let Request { mut iocb, bufs, .. } = req;
+        let user_data = iocb.user_data;
+        let key = self.ops.insert(user_data, bufs);
+        iocb.user_data = key;
+        let mut s = sys::Submit { iocbs: &iocb as *const sys::Iocb as u64, nr: 1, ..Default::default() };
+        let r = match ioctl(self.file.as_raw_fd(), sys::c::IOC_SUBMIT, &mut s) {
+            Ok(1) => return Ok(OpId(key)),
+            Ok(_) => io::Error::from_raw_os_error(libc::EAGAIN),
+            Err(e) => e,
+        };
+        let (_, bufs) = self.ops.remove(key).expect("the slot just taken");
+        iocb.user_data = user_data;
+        Err(SubmitError { error: r, request: Box::new(Request { iocb, bufs, _borrows: PhantomData }) })
     }
 
-    /// Reaps completed events from the mapped ring, without a system call.
-    pub fn reap(&mut self) -> impl Iterator<Item = Event> + '_ {
-        std::iter::from_fn(move || self.ring.pop())
+    /// Requests submitted and not yet reaped.
+    pub fn in_flight(&self) -> usize {
+        self.ops.live
     }
 
-    /// Waits until at least `min` events are ready (or `timeout`), and
-    /// returns up to `max`.
-    pub fn wait(&self, min: u32, max: u32, timeout: Option<Duration>) -> io::Result<Vec<Event>> {
+    /// Reaps completed requests from the mapped ring, without a system call.
+    pub fn reap(&mut self) -> impl Iterator<Item = Completion> + '_ {
+        std::iter::from_fn(move || self.ring.pop().map(|ev| self.ops.complete(ev.0)))
+    }
+
+    /// Waits until at least `min` requests have completed (or `timeout`),
+    /// and reaps up to `max`.
+    pub fn wait(&mut self, min: u32, max: u32, timeout: Option<Duration>) -> io::Result<Vec<Completion>> {
         let mut out = vec![sys::Event::default(); max as usize];
         let mut g = sys::GetEvents {
             events: out.as_mut_ptr() as u64,
@@ -473,12 +878,13 @@ impl Context {
         };
         let n = ioctl(self.file.as_raw_fd(), sys::c::IOC_GETEVENTS, &mut g)? as usize;
         out.truncate(n);
-        Ok(out.into_iter().map(Event).collect())
+        Ok(out.into_iter().map(|ev| self.ops.complete(ev)).collect())
     }
 
-    /// Cancels the request with `user_data`; it completes with `ECANCELED`.
-    pub fn cancel(&self, user_data: u64) -> io::Result<()> {
-        let mut c = sys::Cancel { user_data, ..Default::default() };
+    /// Cancels request `id`: it completes with `ECANCELED` (`ENOENT`: it is
+    /// no longer in flight, its completion is ready or already reaped).
+    pub fn cancel(&self, id: OpId) -> io::Result<()> {
+        let mut c = sys::Cancel { user_data: id.0, ..Default::default() };
         ioctl(self.file.as_raw_fd(), sys::c::IOC_CANCEL, &mut c).map(|_| ())
     }
 
@@ -498,6 +904,15 @@ impl AsRawFd for Context {
 
 impl Drop for Context {
     fn drop(&mut self) {
+        for key in self.ops.keys() {
+            let _ = self.cancel(OpId(key));
+        }
+        while let Some(ev) = self.ring.pop() {
+            drop(self.ops.complete(ev.0));
+        }
+        // What is still in flight may be written by the kernel after the
+        // context is closed: leak it.
+        std::mem::forget(std::mem::take(&mut self.ops));
         // SAFETY: Unmaps our own mapping; the ring is not used afterwards.
         unsafe { libc::munmap(self.ring.base.cast(), self.map_len) };
     }
@@ -594,25 +1009,24 @@ mod tests {
     #[test]
     fn socket_statx_and_in_root_steps() {
         let hdr = b"HTTP/1.1 200 OK\r\n\r\n";
-        let mut buf = [0u8; 64];
-        let mut st = std::mem::MaybeUninit::<sys::Statx>::uninit();
+        let st = statx_buf();
+        let st_addr = &*st as *const sys::Statx as u64;
         let p = c"a/b.html";
-        // SAFETY: Nothing is submitted: the pointers are only stored.
-        let r = unsafe {
-            Request::new(3)
-                .open_in_root(9, p, libc::O_RDONLY, 0)
-                .statx(st.as_mut_ptr(), libc::STATX_BASIC_STATS)
-                .keep(true)
-        };
+        let r = Request::new(3)
+            .open_in_root(9, p, libc::O_RDONLY, 0)
+            .statx(st, libc::STATX_BASIC_STATS)
+            .keep(true);
         let i = r.as_sys();
         assert_eq!(i.nr_steps, 3);
         assert_eq!((i.steps[0].opcode as u64, i.steps[0].fd, i.steps[0].len), (sys::c::OP_OPEN, 9, sys::c::OPEN_IN_ROOT));
         assert_eq!(i.steps[0].addr, p.as_ptr() as u64);
         assert_eq!(i.steps[1].opcode as u64, sys::c::OP_STATX);
-        assert_eq!((i.steps[1].addr, i.steps[1].len), (st.as_ptr() as u64, 256));
+        assert_eq!((i.steps[1].addr, i.steps[1].len), (st_addr, 256));
         assert_eq!((i.steps[1].arg, i.steps[1].op_flags), (libc::STATX_BASIC_STATS, 0));
-        // SAFETY: As above.
-        let s = unsafe { Request::new(4).fd(5).statx_sync(st.as_mut_ptr(), libc::STATX_SIZE, libc::AT_STATX_DONT_SYNC) };
+        // The box moved into the request and comes back out of it.
+        let back = r.into_bufs().pop().unwrap().downcast::<Box<sys::Statx>>().unwrap();
+        assert_eq!(&**back as *const sys::Statx as u64, st_addr);
+        let s = Request::new(4).fd(5).statx_sync(statx_buf(), libc::STATX_SIZE, libc::AT_STATX_DONT_SYNC);
         assert_eq!(s.as_sys().steps[1].op_flags, libc::AT_STATX_DONT_SYNC as u32);
         let r = Request::new(5).fd(7).send(6, hdr).send_more(sys::FD_CHAIN, b"x").sendfile(6, 10, 20).close();
         let i = r.as_sys();
@@ -621,42 +1035,191 @@ mod tests {
         assert_eq!(i.steps[1].op_flags, 0);
         assert_eq!((i.steps[2].fd, i.steps[2].op_flags as u64), (-1, sys::c::SEND_MORE));
         assert_eq!(i.steps[3].opcode as u64, sys::c::OP_SENDFILE);
-        // SAFETY: As above.
-        let r = unsafe { Request::new(6).fd(8).recv(sys::FD_CHAIN, buf.as_mut_ptr(), buf.len()) };
+        // RECV into a Vec's spare capacity, READ into a boxed slice, WRITE
+        // of a Vec's bytes.
+        let mut v = Vec::with_capacity(64);
+        v.extend_from_slice(b"abc");
+        let spare = v.as_ptr() as u64 + 3;
+        let cap = v.capacity() as u64;
+        let r = Request::new(6).fd(8).recv(sys::FD_CHAIN, v);
         let i = r.as_sys();
         assert_eq!(i.steps[1].opcode as u64, sys::c::OP_RECV);
-        assert_eq!((i.steps[1].fd, i.steps[1].addr, i.steps[1].len), (-1, buf.as_ptr() as u64, 64));
+        assert_eq!((i.steps[1].fd, i.steps[1].addr, i.steps[1].len), (-1, spare, cap - 3));
+        let b: Box<[u8]> = vec![0u8; 32].into_boxed_slice();
+        let w = vec![1u8; 10];
+        let (baddr, waddr) = (b.as_ptr() as u64, w.as_ptr() as u64);
+        let r = Request::new(7).fd(8).read(b, 4096).write(w, 8192);
+        let i = r.as_sys();
+        assert_eq!((i.steps[1].opcode as u64, i.steps[1].addr, i.steps[1].len, i.steps[1].offset), (sys::c::OP_READ, baddr, 32, 4096));
+        assert_eq!((i.steps[2].opcode as u64, i.steps[2].addr, i.steps[2].len, i.steps[2].offset), (sys::c::OP_WRITE, waddr, 10, 8192));
+        assert_eq!(r.into_bufs().len(), 2);
+    }
+
+    /// A ring of `entries` in user memory laid out as the kernel's.
+    struct FakeRing {
+        mem: Vec<u64>,
+        entries: u32,
+    }
+
+    impl FakeRing {
+        fn new(entries: u32, start: u32) -> (Self, Ring) {
+            let off = sys::c::RING_SIZE as usize;
+            let mut f = FakeRing { mem: vec![0u64; (off + entries as usize * std::mem::size_of::<sys::Event>()) / 8], entries };
+            // SAFETY: `mem` has the layout; the tests keep `f` alive (and
+            // its Vec unmoved on the heap) while the ring is used.
+            let ring = unsafe { Ring::from_raw(f.mem.as_mut_ptr().cast(), off, entries) };
+            ring.word(sys::RING_HEAD).store(start, Ordering::Relaxed);
+            ring.word(sys::RING_TAIL).store(start, Ordering::Relaxed);
+            (f, ring)
+        }
+
+        /// The kernel's side: writes the event at tail, then publishes it.
+        fn post(&mut self, ring: &Ring, ev: sys::Event) {
+            let tail = ring.word(sys::RING_TAIL).load(Ordering::Relaxed);
+            let head = ring.word(sys::RING_HEAD).load(Ordering::Acquire);
+            assert!(tail.wrapping_sub(head) < self.entries, "fake ring overflow");
+            let slot = (tail & (self.entries - 1)) as usize;
+            let off = sys::c::RING_SIZE as usize + slot * std::mem::size_of::<sys::Event>();
+            // SAFETY: the slot is inside `mem`.
+            unsafe { self.mem.as_mut_ptr().cast::<u8>().add(off).cast::<sys::Event>().write(ev) };
+            ring.word(sys::RING_TAIL).store(tail.wrapping_add(1), Ordering::Release);
+        }
     }
 
     /// The ring consumer against memory laid out as the kernel's, across
     /// the 32-bit wrap of head and tail.
     #[test]
     fn ring_pop_and_wrap() {
-        let entries = 4u32;
-        let off = sys::c::RING_SIZE as usize;
-        let mut mem = vec![0u64; (off + entries as usize * std::mem::size_of::<sys::Event>()) / 8];
-        let base = mem.as_mut_ptr().cast::<u8>();
-        // SAFETY: `mem` has the layout and outlives `ring`.
-        let mut ring = unsafe { Ring::from_raw(base, off, entries) };
         let start = u32::MAX - 1;
-        ring.word(sys::RING_HEAD).store(start, Ordering::Relaxed);
-        ring.word(sys::RING_TAIL).store(start, Ordering::Relaxed);
+        let (mut f, mut ring) = FakeRing::new(4, start);
         assert_eq!(ring.pop(), None);
-        for k in 0..3u32 {
-            let idx = start.wrapping_add(k);
-            let slot = (idx & (entries - 1)) as usize;
-            // SAFETY: the slot is inside `mem`.
-            unsafe {
-                base.add(off + slot * std::mem::size_of::<sys::Event>())
-                    .cast::<sys::Event>()
-                    .write(sys::Event { user_data: 100 + k as u64, ..Default::default() })
-            };
-            ring.word(sys::RING_TAIL).store(idx.wrapping_add(1), Ordering::Release);
+        assert_eq!(ring.ready(), 0);
+        for k in 0..3u64 {
+            f.post(&ring, sys::Event { user_data: 100 + k, ..Default::default() });
         }
         assert_eq!(ring.ready(), 3);
         let got: Vec<u64> = std::iter::from_fn(|| ring.pop()).map(|e| e.user_data()).collect();
         assert_eq!(got, vec![100, 101, 102]);
         assert_eq!(ring.word(sys::RING_HEAD).load(Ordering::Relaxed), start.wrapping_add(3));
+        assert_eq!(ring.word(sys::RING_HEAD).load(Ordering::Relaxed), 1);
+        assert_eq!(ring.pop(), None);
+    }
+
+    /// Full ring: every slot published, consumed in order, then reused
+    /// (slot indices wrap by the mask many times over).
+    #[test]
+    fn ring_full_and_reuse() {
+        let (mut f, mut ring) = FakeRing::new(8, 5);
+        for round in 0..10u64 {
+            for k in 0..8u64 {
+                f.post(&ring, sys::Event { user_data: round * 100 + k, result: k as i64, ..Default::default() });
+            }
+            assert_eq!(ring.ready(), 8);
+            for k in 0..8u64 {
+                let e = ring.pop().unwrap();
+                assert_eq!((e.user_data(), e.0.result), (round * 100 + k, k as i64));
+                assert_eq!(ring.ready(), 7 - k as u32);
+            }
+            assert_eq!(ring.pop(), None);
+        }
+        // Interleaved: the consumer never reads past tail.
+        f.post(&ring, sys::Event { user_data: 1, ..Default::default() });
+        assert_eq!(ring.pop().map(|e| e.user_data()), Some(1));
+        assert_eq!(ring.pop(), None);
+        f.post(&ring, sys::Event { user_data: 2, ..Default::default() });
+        f.post(&ring, sys::Event { user_data: 3, ..Default::default() });
+        assert_eq!(ring.pop().map(|e| e.user_data()), Some(2));
+        f.post(&ring, sys::Event { user_data: 4, ..Default::default() });
+        assert_eq!(std::iter::from_fn(|| ring.pop()).map(|e| e.user_data()).collect::<Vec<_>>(), vec![3, 4]);
+    }
+
+    #[test]
+    #[should_panic(expected = "power_of_two")]
+    fn ring_needs_power_of_two() {
+        let mut mem = vec![0u64; 1024];
+        // SAFETY: Never used: it panics first.
+        let _ = unsafe { Ring::from_raw(mem.as_mut_ptr().cast(), 192, 3) };
+    }
+
+    /// The context's bookkeeping against a fake ring: the kernel sees its
+    /// own keys, the completion gives back the request's user_data and its
+    /// buffers, with what the kernel wrote marked initialised.
+    #[test]
+    fn completions_hand_buffers_back() {
+        let (mut f, mut ring) = FakeRing::new(4, u32::MAX);
+        let mut t = Tracker::default();
+        let mut v = Vec::with_capacity(16);
+        v.extend_from_slice(b"GET ");
+        let r = Request::new(77).fd(3).recv(sys::FD_CHAIN, v).statx(statx_buf(), libc::STATX_SIZE);
+        let Request { iocb, bufs, .. } = r;
+        let (addr, len) = (iocb.steps[1].addr, iocb.steps[1].len);
+        let k1 = t.insert(iocb.user_data, bufs);
+        let k2 = t.insert(78, Request::new(78).fd(3).read(vec![0u8; 8].into_boxed_slice(), 0).bufs);
+        assert_ne!(k1, k2);
+        assert_eq!(t.live, 2);
+        // The "kernel" RECVs 5 bytes into the spare capacity, fills statx.
+        // SAFETY: `addr` is the Vec's spare capacity, `len` >= 5.
+        unsafe { std::ptr::copy_nonoverlapping(b"/a\r\n\r".as_ptr(), addr as *mut u8, 5) };
+        assert!(len >= 5);
+        let mut e = sys::Event { user_data: k1, step: 2, nr_steps: 3, result: 0, flags: sys::c::EV_DONE as u32, ..Default::default() };
+        e.step_result[1] = 5;
+        f.post(&ring, e);
+        // The read failed: nothing is marked written.
+        let mut e2 = sys::Event { user_data: k2, step: 1, nr_steps: 2, result: -(libc::EIO as i64), ..Default::default() };
+        e2.step_result[1] = -(libc::EIO as i64);
+        f.post(&ring, e2);
+        let mut c = t.complete(ring.pop().unwrap().0);
+        assert_eq!((c.user_data(), c.id().key()), (77, k1));
+        assert!(c.done());
+        assert_eq!(c.take_buf::<Vec<u8>>().unwrap(), b"GET /a\r\n\r");
+        assert!(c.take_buf::<Box<sys::Statx>>().is_some());
+        assert!(c.take_buf::<Vec<u8>>().is_none());
+        let c2 = t.complete(ring.pop().unwrap().0);
+        assert_eq!(c2.user_data(), 78);
+        assert_eq!(c2.result().unwrap_err().raw_os_error(), Some(libc::EIO));
+        let b = c2.into_bufs().pop().unwrap().downcast::<Box<[u8]>>().unwrap();
+        assert_eq!(&**b, &[0u8; 8]);
+        assert_eq!(t.live, 0);
+        // A stale key (the slot was reused, its generation moved on) is
+        // not taken for the new request.
+        let k3 = t.insert(79, Vec::new());
+        assert_eq!(k3 & 0xffff_ffff, k2 & 0xffff_ffff);
+        assert_ne!(k3, k2);
+        let stale = t.complete(sys::Event { user_data: k2, ..Default::default() });
+        assert_eq!((stale.user_data(), stale.into_bufs().len()), (k2, 0));
+        assert_eq!(t.live, 1);
+        assert_eq!(t.keys(), vec![k3]);
+        assert_eq!(t.complete(sys::Event { user_data: k3, ..Default::default() }).user_data(), 79);
+        assert!(t.keys().is_empty());
+    }
+
+    /// A RECV that got nothing (end of stream) or was cancelled after some
+    /// bytes: the Vec grows by exactly what the step reports.
+    #[test]
+    fn partial_and_cancelled_receives() {
+        let mut t = Tracker::default();
+        let r = Request::new(1).fd(3).recv(sys::FD_CHAIN, Vec::with_capacity(8));
+        let k = t.insert(1, r.bufs);
+        let mut e = sys::Event { user_data: k, step: 1, nr_steps: 2, result: 0, ..Default::default() };
+        e.step_result[1] = 0;
+        assert_eq!(t.complete(e).take_buf::<Vec<u8>>().unwrap().len(), 0);
+        let r = Request::new(2).fd(3).recv(sys::FD_CHAIN, Vec::with_capacity(8));
+        let addr = r.iocb.steps[1].addr as *mut u8;
+        let k = t.insert(2, r.bufs);
+        // SAFETY: inside the capacity.
+        unsafe { addr.write_bytes(b'z', 3) };
+        let mut e = sys::Event {
+            user_data: k,
+            step: 1,
+            nr_steps: 2,
+            result: -(libc::ECANCELED as i64),
+            flags: sys::c::EV_CANCELED as u32,
+            ..Default::default()
+        };
+        e.step_result[1] = 3;
+        let mut c = t.complete(e);
+        assert!(c.cancelled());
+        assert_eq!(c.take_buf::<Vec<u8>>().unwrap(), b"zzz");
     }
 
     #[test]

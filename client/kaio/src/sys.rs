@@ -2,8 +2,6 @@
 //! The ABI of `include/uapi/linux/kaio.h`, mirrored in `repr(C)` and checked
 //! at compile time against the numbers the build script got from the header.
 
-#![allow(missing_docs)]
-
 use core::mem::{offset_of, size_of};
 
 /// Numbers generated from the C header by `build.rs`.
@@ -11,6 +9,7 @@ pub mod c {
     include!(concat!(env!("OUT_DIR"), "/layout.rs"));
 }
 
+/// Most steps in one request (`KAIO_MAX_STEPS`).
 pub const MAX_STEPS: usize = c::MAX_STEPS as usize;
 
 /// SEND, RECV: the socket is the chain's file (`KAIO_FD_CHAIN`).
@@ -24,98 +23,157 @@ pub type Statx = libc::statx;
 
 const _: () = assert!(size_of::<Statx>() == 256);
 
+/// `struct kaio_version`, filled by `KAIO_IOC_VERSION`.
 #[repr(C)]
 #[derive(Default, Clone, Copy, Debug)]
 pub struct Version {
+    /// `KAIO_ABI_VERSION` of the module.
     pub abi_version: u32,
+    /// Zero.
     pub reserved: u32,
+    /// `KAIO_FEAT_*` the module supports.
     pub features: u64,
 }
 
+/// `struct kaio_setup`, for `KAIO_IOC_SETUP`.
 #[repr(C)]
 #[derive(Default, Clone, Copy, Debug)]
 pub struct Setup {
+    /// In: ring size, a power of two.
     pub entries: u32,
+    /// In: zero.
     pub flags: u32,
+    /// In: zero.
     pub reserved: [u64; 2],
+    /// Out: bytes to map at offset 0.
     pub ring_size: u32,
+    /// Out: offset of the event array in the mapping.
     pub events_off: u32,
+    /// Out: `size_of::<Event>()`.
     pub event_size: u32,
+    /// Out: `KAIO_MAX_STEPS`.
     pub max_steps: u32,
 }
 
+/// `struct kaio_step`: one step of a chain.
 #[repr(C)]
 #[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Step {
+    /// `KAIO_OP_*`.
     pub opcode: u8,
+    /// Zero.
     pub reserved0: u8,
+    /// Zero.
     pub reserved1: u16,
+    /// OPEN: dirfd; FD: the fd; SENDFILE: out fd; SEND, RECV: socket.
     pub fd: i32,
+    /// OPEN: path; READ, WRITE, SEND, RECV, STATX: user buffer.
     pub addr: u64,
+    /// READ, WRITE, SENDFILE, SEND, RECV: bytes; OPEN: `KAIO_OPEN_IN_ROOT`.
     pub len: u64,
+    /// READ, WRITE, SENDFILE: file offset.
     pub offset: i64,
+    /// Per opcode flags.
     pub op_flags: u32,
+    /// OPEN: mode; STATX: mask; SENDFILE: window.
     pub arg: u32,
+    /// Zero.
     pub reserved2: u64,
 }
 
+/// `struct kaio_iocb`: a compound request.
 #[repr(C)]
 #[derive(Default, Clone, Copy, Debug)]
 pub struct Iocb {
+    /// Returned in the event, and the CANCEL key.
     pub user_data: u64,
+    /// `KAIO_IOCB_*`.
     pub flags: u32,
+    /// 1..=[`MAX_STEPS`].
     pub nr_steps: u16,
+    /// Zero.
     pub reserved0: u16,
+    /// `KAIO_IOCB_RESFD`: an eventfd; else zero.
     pub resfd: i32,
+    /// Zero.
     pub reserved1: u32,
+    /// Zero.
     pub reserved2: u64,
+    /// The chain; only `nr_steps` are read.
     pub steps: [Step; MAX_STEPS],
 }
 
+/// `struct kaio_submit`, for `KAIO_IOC_SUBMIT`.
 #[repr(C)]
 #[derive(Default, Clone, Copy, Debug)]
 pub struct Submit {
+    /// Address of the iocb array.
     pub iocbs: u64,
+    /// How many iocbs.
     pub nr: u32,
+    /// Zero.
     pub flags: u32,
+    /// Zero.
     pub reserved: u64,
 }
 
+/// `struct kaio_event`: how a chain ended.
 #[repr(C)]
 #[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event {
+    /// The iocb's `user_data`.
     pub user_data: u64,
+    /// Result of step `step`: bytes, fd, 0 or -errno.
     pub result: i64,
+    /// Index of the step that ended the chain.
     pub step: u16,
+    /// The chain's steps.
     pub nr_steps: u16,
+    /// `KAIO_EV_*`.
     pub flags: u32,
+    /// The KEEP'd fd, or -1.
     pub fd: i32,
+    /// 0, or the -errno that ended the chain.
     pub error: i32,
+    /// Bytes moved by all the chain's transfers.
     pub bytes: u64,
+    /// Per step; 0 past `step`.
     pub step_result: [i64; MAX_STEPS],
 }
 
+/// `struct kaio_getevents`, for `KAIO_IOC_GETEVENTS`.
 #[repr(C)]
 #[derive(Default, Clone, Copy, Debug)]
 pub struct GetEvents {
+    /// Address of an event array of `max_nr`.
     pub events: u64,
+    /// Wait until this many (or the timeout).
     pub min_nr: u32,
+    /// Room in `events`.
     pub max_nr: u32,
+    /// Relative; < 0 waits for ever.
     pub timeout_ns: i64,
+    /// 0, or the address of a kernel sigset_t to wait with.
     pub sigmask: u64,
 }
 
+/// `struct kaio_cancel`, for `KAIO_IOC_CANCEL`.
 #[repr(C)]
 #[derive(Default, Clone, Copy, Debug)]
 pub struct Cancel {
+    /// The request's `user_data`.
     pub user_data: u64,
+    /// Zero.
     pub reserved: u64,
 }
 
-/// Offsets in the mapped ring (`struct kaio_ring`).
+/// Offset of `head` in the mapped ring (`struct kaio_ring`).
 pub const RING_HEAD: usize = c::RING_HEAD as usize;
+/// Offset of `tail`.
 pub const RING_TAIL: usize = c::RING_TAIL as usize;
+/// Offset of `mask`.
 pub const RING_MASK: usize = c::RING_MASK as usize;
+/// Offset of `entries`.
 pub const RING_ENTRIES: usize = c::RING_ENTRIES as usize;
 
 macro_rules! same_layout {
