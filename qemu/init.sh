@@ -66,6 +66,70 @@ fio_check() {
 	rm -f /mnt/scratch/fio.dat /tmp/fio.out
 }
 
+# make check's install step: qemu/run.sh ran make install into this root
+# (/usr/local, /lib/modules/<release>/extra) and built install_client with
+# pkg-config against it. TAP: kaio was loaded by modprobe from the installed
+# tree, every file of the manifest is there, the loader finds the installed
+# libkaio.so.0 through ld.so.cache; the client (install_client) does real
+# chains through it; the installed CLI reports the version kaio.pc has and
+# reads a file byte for byte (install_cli).
+install_check() {
+	local krel ver map f missing=0
+	krel=$(uname -r)
+	echo "# selftest: install"
+	if [ -e /tests/install.err ] || [ ! -x /tests/install_client ]; then
+		sed 's/^/# install: /' /tests/install.err 2>/dev/null
+		echo "1..1"
+		echo "not ok 1 make install into the guest's root (qemu/run.sh; see install.log)"
+		return
+	fi
+	echo "1..3"
+	if [ "$loader" = modprobe ] && [ -d /sys/module/kaio ] &&
+			grep -q '^extra/kaio.ko:' "/lib/modules/$krel/modules.dep"; then
+		echo "ok 1 modprobe kaio loaded /lib/modules/$krel/extra/kaio.ko (depmod's modules.dep)"
+	else
+		echo "not ok 1 modprobe kaio loaded /lib/modules/$krel/extra/kaio.ko (loader: $loader)"
+	fi
+	if [ -f /usr/local/share/kaio/install-manifest ]; then
+		for f in $(awk '$1 == "f" { print $2 }' /usr/local/share/kaio/install-manifest); do
+			[ -e "$f" ] || { echo "# install: missing $f"; missing=$((missing + 1)); }
+		done
+	else
+		missing=1
+	fi
+	if [ "$missing" -eq 0 ]; then
+		echo "ok 2 every file of the install manifest is in the guest's root"
+	else
+		echo "not ok 2 every file of the install manifest is in the guest's root ($missing missing)"
+	fi
+	map=$(LD_TRACE_LOADED_OBJECTS=1 /tests/install_client | grep 'libkaio\.so')
+	echo "# install: $map"
+	case "$map" in
+	*"libkaio.so.0 => /usr/local/lib/libkaio.so.0 "*) echo "ok 3 the loader finds the installed libkaio.so.0 (ld.so.cache)" ;;
+	*) echo "not ok 3 the loader finds the installed libkaio.so.0 (ld.so.cache)" ;;
+	esac
+
+	echo "# selftest: install_client"
+	/tests/install_client /mnt/scratch
+	echo "# exit: $?"
+
+	echo "# selftest: install_cli"
+	echo "1..2"
+	ver=$(sed -n 's/^Version: //p' /usr/local/lib/pkgconfig/kaio.pc)
+	if [ -n "$ver" ] && [ "$(/usr/local/bin/kaio --version)" = "kaio $ver" ]; then
+		echo "ok 1 the installed kaio CLI is version $ver (kaio.pc's)"
+	else
+		echo "not ok 1 the installed kaio CLI is version '$ver' (kaio.pc's): $(/usr/local/bin/kaio --version 2>&1)"
+	fi
+	if /usr/local/bin/kaio cat /usr/local/bin/kaio > /tmp/install-cat &&
+			cmp /tmp/install-cat /usr/local/bin/kaio; then
+		echo "ok 2 the installed kaio cat reads itself byte for byte ($(wc -c < /tmp/install-cat) bytes)"
+	else
+		echo "not ok 2 the installed kaio cat reads itself byte for byte"
+	fi
+	rm -f /tmp/install-cat
+}
+
 ifconfig lo 127.0.0.1 up 2>/dev/null || ip link set lo up
 if ! mount -t ext4 -o noatime /dev/vda /mnt/scratch; then
 	echo "not ok - mount scratch disk"
@@ -73,10 +137,21 @@ if ! mount -t ext4 -o noatime /dev/vda /mnt/scratch; then
 fi
 echo "# guest: up $(cut -d' ' -f1 /proc/uptime) s, mode ${kaiomode:-check}"
 
-if ! insmod /lib/kaio.ko; then
-	echo "not ok - insmod kaio"
-	finish
+# make check loads the module make install put into this root, when it
+# did (qemu/run.sh); everything else, and KAIO_BINS runs without the
+# install step, the one in /lib/kaio.ko (KAIO_KO).
+loader=insmod
+if [ "${kaiomode:-check}" = check ] && [ -e "/lib/modules/$(uname -r)/extra/kaio.ko" ]; then
+	loader=modprobe
 fi
+if [ "$loader" = modprobe ]; then
+	modprobe kaio
+else
+	insmod /lib/kaio.ko
+fi || {
+	echo "not ok - $loader kaio"
+	finish
+}
 
 case "${kaiomode:-check}" in
 bench)
@@ -108,6 +183,10 @@ check)
 	# Debian's fio through kaio's libaio.so.1 (KAIO_BINS=fio runs it alone).
 	case " $(echo "${kaiobins:-fio}" | tr , " ") " in
 	*" fio "*) [ -n "${kaiotests:-}" ] || fio_check ;;
+	esac
+	# make install's root (KAIO_BINS=install runs it alone).
+	case " $(echo "${kaiobins:-install}" | tr , " ") " in
+	*" install "*) [ -n "${kaiotests:-}" ] || install_check ;;
 	esac
 	;;
 esac

@@ -38,12 +38,28 @@ add_dynamic() {
 		cp -L "$f" "$root$f"
 	done
 }
+# stage_install: make install DESTDIR=<the guest's root> of KAIO_KO, the
+# ld.so.cache a real install has, and selftests/install_client built with
+# pkg-config --cflags --libs kaio against that root.
+stage_install() {
+	local pc
+	make -s -C "$here" install DESTDIR="$root" KO="${KAIO_KO:-$here/kaio.ko}" KDIR="$kbuild" || return
+	echo /usr/local/lib > "$root/etc/ld.so.conf"
+	ldconfig -r "$root" || return
+	pc=$(PKG_CONFIG_SYSROOT_DIR="$root" PKG_CONFIG_LIBDIR="$root/usr/local/lib/pkgconfig" \
+		pkg-config --cflags --libs kaio) || return
+	echo "pkg-config --cflags --libs kaio: $pc"
+	cc -O2 -Wall -Wextra -Werror -o "$root/tests/install_client" "$here/selftests/install_client.c" $pc || return
+	add_dynamic $(ldd "$root/tests/install_client" 2>/dev/null | grep -o '/[^ ]*')
+}
 cp /bin/busybox "$root/bin/busybox"
 install -m 0755 "$here/qemu/init.sh" "$root/init"
 cp "${KAIO_KO:-$here/kaio.ko}" "$root/lib/kaio.ko"
 cp "$build"/selftests/*_test "$build/selftests/kaioinfo" "$root/tests/"
 [ ! -f "$here/qemu/demo.sh" ] || cp "$here/qemu/demo.sh" "$root/tests/demo.sh"
 [ ! -f "$build/bin/kaio" ] || cp "$build/bin/kaio" "$root/bin/kaio"
+# The Rust crate's tokio example (selftests/tokio_test.c runs it).
+[ ! -f "$build/bin/kaio-serve-files" ] || cp "$build/bin/kaio-serve-files" "$root/bin/kaio-serve-files"
 if [ "$mode" = bench ]; then
 	cp "$build/selftests/kaio-bench" "$build/selftests/kaio-overhead" "$build/selftests/bench.sh" "$root/tests/"
 	# KAIO_PROFILE=1: Debian's perf and its libraries, for the profiles.
@@ -93,6 +109,20 @@ if [ "$mode" = check ]; then
 	*,fio,*)
 		[ ! -x /usr/bin/fio ] || add_dynamic /usr/bin/fio
 		[ ! -f "$build/selftests/fio-shm.so" ] || cp "$build/selftests/fio-shm.so" "$root/lib/fio-shm.so"
+		;;
+	esac
+	# make install into the guest's root (KAIO_BINS unset or naming
+	# install), as onto a machine: the guest loads kaio with modprobe from
+	# /lib/modules/<release>/extra and runs the installed CLI and a client
+	# built with pkg-config against the staged root, linked with its
+	# libkaio.so (found through the root's ld.so.cache). A failure leaves
+	# its log in tests/install.err for the guest's TAP (qemu/init.sh).
+	case ",${KAIO_BINS:-install}," in
+	*,install,*)
+		if ! stage_install >"$out/install.log" 2>&1; then
+			echo "run.sh: make install into the guest's root failed (see $out/install.log)" >&2
+			tail -20 "$out/install.log" > "$root/tests/install.err"
+		fi
 		;;
 	esac
 fi

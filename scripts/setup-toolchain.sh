@@ -13,7 +13,7 @@ pkgs=(rustc-web rust-web-src rust-web-clippy rustfmt-web
       qemu-system-x86 busybox-static linux-source-6.12
       make gcc libc6-dev xz-utils python3 liburing-dev
       fio python3-matplotlib openssl libaio-dev libaio1
-      nginx wrk)
+      nginx wrk pandoc dkms pkgconf)
 
 missing=()
 for p in "${pkgs[@]}"; do
