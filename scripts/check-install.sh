@@ -10,6 +10,10 @@
 #     make uninstall DESTDIR=<temp> then leaves the temp root empty.
 #  2. A client links statically against the installed libkaio.a with
 #     pkg-config --static --cflags --libs kaio.
+#  2b. make install refuses a PREFIX kaio.pc and the manifest cannot carry
+#     (white space, sed's & and |, .., relative) before writing anything.
+#  2c. make uninstall refuses a manifest line install does not write (a
+#     file of someone else's, a .. path) and then removes nothing.
 #  3. dkms.conf's PACKAGE_VERSION is kaio's version (client/Cargo.toml).
 #  4. Debian's dkms adds and builds kaio from 'make dkms-source' against
 #     KBUILD in trees under build/dkms (--dkmstree, --sourcetree,
@@ -86,6 +90,45 @@ else
 	tap fail "make uninstall DESTDIR= removes every file and directory install made"
 fi
 rm -rf "$stage"
+
+# 2b. (hostile review) a directory kaio.pc cannot carry (sed's & and |,
+# white space, ..) is refused before anything is installed.
+bad=$(mktemp -d "$here/build/install-check.XXXXXX")
+refused=0 tried=0
+for p in "/opt/my kaio" "/opt/kaio&co" "/opt/a|b" "/usr/local/../../etc" "relative"; do
+	tried=$((tried + 1))
+	if ! make -s install DESTDIR="$bad" KDIR="$kbuild" PREFIX="$p" >"$out/install-bad.log" 2>&1 &&
+			grep 'install.sh: PREFIX' "$out/install-bad.log" >/dev/null &&
+			[ -z "$(find "$bad" -mindepth 1 -print -quit)" ]; then
+		refused=$((refused + 1))
+	else
+		echo "# install: PREFIX='$p' was not refused cleanly"
+		sed 's/^/# /' "$out/install-bad.log" | tail -5
+	fi
+done
+tap "$([ "$refused" = "$tried" ] && echo ok || echo fail)" "make install refuses a PREFIX kaio.pc cannot carry (space, &, |, .., relative) and installs nothing ($refused/$tried)"
+
+# 2c. (hostile review) uninstall removes only what install could have
+# written: a manifest line naming another file is refused, and nothing is
+# removed.
+make -s install DESTDIR="$bad" KDIR="$kbuild" >"$out/install-bad.log" 2>&1
+mkdir -p "$bad/etc"
+echo victim > "$bad/etc/victim"
+mfst="$bad/usr/local/share/kaio/install-manifest"
+for line in "f /etc/victim" "f /usr/local/bin/../../../etc/victim"; do
+	cp "$mfst" "$out/manifest.orig"
+	echo "$line" >> "$mfst"
+	if ! make -s uninstall DESTDIR="$bad" >"$out/uninstall-bad.log" 2>&1 &&
+			[ -f "$bad/etc/victim" ] && [ -f "$bad/usr/local/bin/kaio" ]; then
+		:
+	else
+		echo "# uninstall with '$line': victim $([ -f "$bad/etc/victim" ] && echo kept || echo REMOVED)"
+		refused=x
+	fi
+	cp "$out/manifest.orig" "$mfst"
+done
+tap "$([ "$refused" != x ] && echo ok || echo fail)" "make uninstall refuses a manifest line install did not write (another file, a .. path) and removes nothing"
+rm -rf "$bad"
 
 # 3. dkms.conf's version.
 dver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' dkms.conf)

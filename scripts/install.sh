@@ -43,6 +43,58 @@ die() {
 	exit 1
 }
 
+# clean_path PATH: an absolute path with no . or .. component and only
+# characters that sed, kaio.pc and the manifest carry as they are.
+clean_path() {
+	[[ "$1" =~ ^(/[A-Za-z0-9_+@:~.-]+)+$ ]] && [[ ! "$1" =~ /\.\.?(/|$) ]]
+}
+
+# The directories, checked before anything is written or removed.
+for v in PREFIX LIBDIR INCLUDEDIR BINDIR MANDIR; do
+	clean_path "${!v}" || die "$v='${!v}' must be an absolute path of letters, digits and . _ + @ : ~ - (no spaces, no . or .. components)"
+done
+[ -z "$D" ] || [[ "$D" != *$'\n'* ]] || die "DESTDIR must not contain a newline"
+
+# allowed KIND PATH: whether a manifest line is one install writes: its
+# files, a module under /lib/modules/<release>/extra, or a directory on
+# the way to one of them. Anything else in a manifest is refused.
+allowed() {
+	local kind=$1 path=$2 f
+	local files=("$INCLUDEDIR/linux/kaio.h" "$INCLUDEDIR/kaio.h" "$LIBDIR/libkaio.so"
+		"$LIBDIR/libkaio.a" "$LIBDIR/pkgconfig/kaio.pc" "$BINDIR/kaio"
+		"$MANDIR/man7/kaio.7" "$manifest_path")
+	clean_path "$path" || return 1
+	if [[ "$path" =~ ^/lib/modules/[A-Za-z0-9_+~.-]+/extra/kaio\.ko$ ]] ||
+			[[ "$path" =~ ^"$LIBDIR"/libkaio\.so\.[0-9][0-9.]*$ ]]; then
+		[ "$kind" = f ]
+		return
+	fi
+	if [ "$kind" = d ]; then
+		[[ "$path" =~ ^/lib(/modules(/[A-Za-z0-9_+~.-]+(/extra)?)?)?$ ]] && return 0
+		for f in "${files[@]}"; do
+			[[ "$f" == "$path"/* ]] && return 0
+		done
+		return 1
+	fi
+	for f in "${files[@]}"; do
+		[ "$path" = "$f" ] && [ "$f" != "$manifest_path" ] && return 0
+	done
+	return 1
+}
+
+# read_manifest: the manifest's lines, each checked by allowed (a line
+# install did not write stops everything: nothing is removed).
+read_manifest() {
+	local kind path bad=0
+	while read -r kind path; do
+		if ! { [ "$kind" = f ] || [ "$kind" = d ]; } || ! allowed "$kind" "$path"; then
+			echo "install.sh: $manifest: '$kind $path' is not a line install writes" >&2
+			bad=1
+		fi
+	done < "$manifest"
+	[ "$bad" -eq 0 ] || die "refusing to use $manifest (remove those lines, or the files by hand)"
+}
+
 # depmod for RELEASE, in DESTDIR's root when staging. A staged root has
 # no modules.order or modules.builtin (the kernel package's files): those
 # warnings are expected there and dropped.
@@ -99,6 +151,15 @@ link() {
 	add_entry f "$2"
 }
 
+# write_manifest: this install's entries and the old manifest's, directories
+# first, parents before children, no duplicates.
+write_manifest() {
+	mkdir_p "$(dirname "$manifest_path")"
+	printf '%s\n' "${entries[@]}" | awk '!seen[$0]++' | sort -s -k1,1 > "$manifest.new"
+	mv "$manifest.new" "$manifest"
+	chmod 0644 "$manifest"
+}
+
 do_install() {
 	local krel kdir_rel so=libkaio.so.$KAIO_VERSION
 
@@ -118,10 +179,13 @@ do_install() {
 	fi
 
 	if [ -f "$manifest" ]; then
+		read_manifest
 		while read -r kind path; do
 			add_entry "$kind" "$path"
 		done < "$manifest"
 	fi
+	# From here on, what was put is listed even if a later step fails.
+	trap write_manifest EXIT
 
 	put 0644 "$KO" "/lib/modules/$krel/extra/kaio.ko"
 	put 0644 include/uapi/linux/kaio.h "$INCLUDEDIR/linux/kaio.h"
@@ -140,12 +204,8 @@ do_install() {
 	if [ -f docs/kaio.7 ]; then
 		put 0644 docs/kaio.7 "$MANDIR/man7/kaio.7"
 	fi
-	mkdir_p "$(dirname "$manifest_path")"
-
-	# Directories first, parents before children; no duplicates.
-	printf '%s\n' "${entries[@]}" | awk '!seen[$0]++' | sort -s -k1,1 > "$manifest.new"
-	mv "$manifest.new" "$manifest"
-	chmod 0644 "$manifest"
+	trap - EXIT
+	write_manifest
 
 	run_depmod "$krel"
 	run_ldconfig
@@ -159,6 +219,7 @@ do_uninstall() {
 		echo "uninstall: nothing to do, no $manifest"
 		return 0
 	fi
+	read_manifest
 	while read -r kind path; do
 		case "$kind" in
 		f)
