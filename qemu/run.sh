@@ -60,6 +60,7 @@ cp "$build"/selftests/*_test "$build/selftests/kaioinfo" "$root/tests/"
 [ ! -f "$build/bin/kaio" ] || cp "$build/bin/kaio" "$root/bin/kaio"
 # The Rust crate's tokio example (selftests/tokio_test.c runs it).
 [ ! -f "$build/bin/kaio-serve-files" ] || cp "$build/bin/kaio-serve-files" "$root/bin/kaio-serve-files"
+[ ! -f "$build/bin/kaio-tokio-check" ] || cp "$build/bin/kaio-tokio-check" "$root/bin/kaio-tokio-check"
 if [ "$mode" = bench ]; then
 	cp "$build/selftests/kaio-bench" "$build/selftests/kaio-overhead" "$build/selftests/bench.sh" "$root/tests/"
 	# KAIO_PROFILE=1: Debian's perf and its libraries, for the profiles.

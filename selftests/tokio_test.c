@@ -402,4 +402,72 @@ TEST_F_TIMEOUT(tokio, client_vanishes_mid_body, 60)
 	}
 }
 
+/*
+ * The crate's liveness checks, client/kaio/examples/tokio_check.rs
+ * ($KAIO_TOKIO_CHECK, or /bin/kaio-tokio-check), against this module: a
+ * completion reaches its task whichever futures are being polled, and the
+ * cancelled requests of dropped futures never wedge the ring. It prints
+ * TAP; each line is echoed here with "# ". It must exit 0 with its plan
+ * "1..N" and N "ok" lines.
+ */
+FIXTURE(tokio_check) {
+	int unused;
+};
+
+FIXTURE_SETUP(tokio_check)
+{
+}
+
+FIXTURE_TEARDOWN(tokio_check)
+{
+}
+
+TEST_F_TIMEOUT(tokio_check, liveness, 120)
+{
+	const char *prog = getenv("KAIO_TOKIO_CHECK");
+	int p[2], status, plan = -1, ok = 0, bad = 0;
+	char line[512];
+	FILE *f;
+	pid_t pid;
+
+	if (!prog || !*prog)
+		prog = "/bin/kaio-tokio-check";
+	if (access(prog, X_OK))
+		SKIP(return, "%s missing: the Rust example was not built", prog);
+	ASSERT_EQ(0, pipe2(p, O_CLOEXEC));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		execl(prog, "kaio-tokio-check", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	f = fdopen(p[0], "r");
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		printf("# %s\n", line);
+		if (!strncmp(line, "1..0", 4))
+			plan = 0;
+		else if (sscanf(line, "1..%d", &plan) == 1)
+			;
+		else if (!strncmp(line, "ok ", 3))
+			ok++;
+		else if (!strncmp(line, "not ok ", 7))
+			bad++;
+	}
+	fflush(stdout);
+	fclose(f);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	if (plan == 0 && WIFEXITED(status) && !WEXITSTATUS(status))
+		SKIP(return, "kaio-tokio-check skipped (the module lacks SEND/RECV)");
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) TH_LOG("exit status %#x", status);
+	EXPECT_LT(0, plan);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(plan, ok);
+}
+
 TEST_HARNESS_MAIN

@@ -33,12 +33,13 @@ async fn read_line(ctx: &Context, sock: &TcpStream, buf: &mut Vec<u8>) -> io::Re
         if buf.len() >= LINE_MAX {
             return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
         }
-        // The buffer moves into the request and comes back, longer by
-        // what was received.
-        let mut b = std::mem::take(buf);
-        b.reserve_exact(LINE_MAX - b.len());
+        // A fresh buffer moves into the request and comes back with what
+        // was received; `buf` keeps the partial line meanwhile, so a
+        // failed request (refused or cancelled) loses nothing.
+        let b = Vec::with_capacity(LINE_MAX - buf.len());
         let mut c = ctx.submit(Request::new(0).fd(sock.as_raw_fd()).recv(sys::FD_CHAIN, b)).await?;
-        *buf = c.take_buf().expect("the RECV buffer");
+        let got: Vec<u8> = c.take_buf().expect("the RECV buffer");
+        buf.extend_from_slice(&got);
         if c.result()? == 0 {
             return Ok(None);
         }

@@ -79,6 +79,7 @@
 
 use std::{
     any::Any,
+    collections::HashMap,
     ffi::CStr,
     fmt,
     fs::{File, OpenOptions},
@@ -574,7 +575,9 @@ impl Event {
 }
 
 /// Names a submitted request, for [`Context::cancel`]. Never reused by
-/// its context for another request.
+/// its context for another request (keys come from a 64-bit counter that
+/// would take centuries to run out), so a stale `OpId` cannot cancel or
+/// claim a later request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct OpId(u64);
 
@@ -658,54 +661,46 @@ impl From<SubmitError<'_>> for io::Error {
 }
 
 /// The requests of a context in flight and the buffers they hold, by the
-/// key their iocbs carry: slot index in the low 32 bits, the slot's
-/// generation in the high ones.
-#[derive(Default)]
+/// key their iocbs carry.
+///
+/// Keys come from a 64-bit counter that only goes up: each submission
+/// takes the next. Even at a billion submissions a second it would take
+/// 584 years to run out, so a key is never handed out twice (a stale
+/// [`OpId`] names no request: its cancel gets `ENOENT`). Running out
+/// panics rather than wrap.
 struct Tracker {
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-    live: usize,
+    ops: HashMap<u64, Entry>,
+    next: u64,
 }
 
-#[derive(Default)]
-struct Slot {
-    gen: u32,
-    live: bool,
+impl Default for Tracker {
+    fn default() -> Self {
+        Tracker { ops: HashMap::new(), next: 1 }
+    }
+}
+
+struct Entry {
     user_data: u64,
     bufs: HeldBufs,
 }
 
 impl Tracker {
     fn insert(&mut self, user_data: u64, bufs: HeldBufs) -> u64 {
-        let idx = match self.free.pop() {
-            Some(i) => i as usize,
-            None => {
-                self.slots.push(Slot::default());
-                self.slots.len() - 1
-            }
-        };
-        let s = &mut self.slots[idx];
-        s.gen = s.gen.wrapping_add(1);
-        s.live = true;
-        s.user_data = user_data;
-        s.bufs = bufs;
-        self.live += 1;
-        (u64::from(s.gen) << 32) | idx as u64
+        let key = self.next;
+        self.next = key.checked_add(1).expect("kaio: 2^64 submissions on one context");
+        let prev = self.ops.insert(key, Entry { user_data, bufs });
+        assert!(prev.is_none(), "kaio: key {key:#x} reused");
+        key
     }
 
-    fn slot(&mut self, key: u64) -> Option<&mut Slot> {
-        let s = self.slots.get_mut((key & 0xffff_ffff) as usize)?;
-        (s.live && u64::from(s.gen) == key >> 32).then_some(s)
+    /// Requests in flight.
+    fn len(&self) -> usize {
+        self.ops.len()
     }
 
-    /// Frees `key`'s slot and gives back its `user_data` and buffers.
+    /// Frees `key`'s entry and gives back its `user_data` and buffers.
     fn remove(&mut self, key: u64) -> Option<(u64, HeldBufs)> {
-        let s = self.slot(key)?;
-        s.live = false;
-        let r = (s.user_data, std::mem::take(&mut s.bufs));
-        self.free.push((key & 0xffff_ffff) as u32);
-        self.live -= 1;
-        Some(r)
+        self.ops.remove(&key).map(|e| (e.user_data, e.bufs))
     }
 
     /// The event of the request with key `ev.user_data`: its buffers are
@@ -726,13 +721,17 @@ impl Tracker {
         Completion { event, id, bufs: erase(bufs) }
     }
 
+    /// As if `n` more requests had been submitted and reaped, one after
+    /// the other (tests: reach the wrap point quickly).
+    #[cfg(test)]
+    fn skip_submissions(&mut self, n: u64) {
+        self.next += n;
+    }
+
     fn keys(&self) -> Vec<u64> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.live)
-            .map(|(i, s)| (u64::from(s.gen) << 32) | i as u64)
-            .collect()
+        let mut k: Vec<u64> = self.ops.keys().copied().collect();
+        k.sort_unstable();
+        k
     }
 }
 
@@ -857,7 +856,7 @@ impl Context {
 
     /// Requests submitted and not yet reaped.
     pub fn in_flight(&self) -> usize {
-        self.ops.live
+        self.ops.len()
     }
 
     /// Reaps completed requests from the mapped ring, without a system call.
@@ -1156,7 +1155,7 @@ mod tests {
         let k1 = t.insert(iocb.user_data, bufs);
         let k2 = t.insert(78, Request::new(78).fd(3).read(vec![0u8; 8].into_boxed_slice(), 0).bufs);
         assert_ne!(k1, k2);
-        assert_eq!(t.live, 2);
+        assert_eq!(t.len(), 2);
         // The "kernel" RECVs 5 bytes into the spare capacity, fills statx.
         // SAFETY: `addr` is the Vec's spare capacity, `len` >= 5.
         unsafe { std::ptr::copy_nonoverlapping(b"/a\r\n\r".as_ptr(), addr as *mut u8, 5) };
@@ -1179,18 +1178,36 @@ mod tests {
         assert_eq!(c2.result().unwrap_err().raw_os_error(), Some(libc::EIO));
         let b = c2.into_bufs().pop().unwrap().downcast::<Box<[u8]>>().unwrap();
         assert_eq!(&**b, &[0u8; 8]);
-        assert_eq!(t.live, 0);
-        // A stale key (the slot was reused, its generation moved on) is
-        // not taken for the new request.
+        assert_eq!(t.len(), 0);
+        // A stale key is not taken for the new request.
         let k3 = t.insert(79, Vec::new());
-        assert_eq!(k3 & 0xffff_ffff, k2 & 0xffff_ffff);
-        assert_ne!(k3, k2);
+        assert!(k3 != k2 && k3 != k1);
         let stale = t.complete(sys::Event { user_data: k2, ..Default::default() });
         assert_eq!((stale.user_data(), stale.into_bufs().len()), (k2, 0));
-        assert_eq!(t.live, 1);
+        assert_eq!(t.len(), 1);
         assert_eq!(t.keys(), vec![k3]);
         assert_eq!(t.complete(sys::Event { user_data: k3, ..Default::default() }).user_data(), 79);
         assert!(t.keys().is_empty());
+    }
+
+    /// Keys are never reused, not even after 2^32 submissions through one
+    /// busy slot: a stale key names no request (its completion, or a
+    /// cancel, cannot reach a later one).
+    #[test]
+    fn keys_never_reused_across_wrap() {
+        let mut t = Tracker::default();
+        let k0 = t.insert(1, Vec::new());
+        assert_eq!(t.complete(sys::Event { user_data: k0, ..Default::default() }).user_data(), 1);
+        let mut seen = std::collections::HashSet::from([k0]);
+        for n in [u64::from(u32::MAX), u64::from(u32::MAX) + 1, (1 << 40) - 3, (1 << 48) + 5] {
+            t.skip_submissions(n);
+            let k = t.insert(2, Vec::new());
+            assert!(seen.insert(k), "key {k:#x} handed out twice");
+            // The stale key names nothing; the live one is intact.
+            assert_eq!(t.complete(sys::Event { user_data: k0, ..Default::default() }).user_data(), k0);
+            assert_eq!(t.keys(), vec![k]);
+            assert_eq!(t.complete(sys::Event { user_data: k, ..Default::default() }).user_data(), 2);
+        }
     }
 
     /// A RECV that got nothing (end of stream) or was cancelled after some

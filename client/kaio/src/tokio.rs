@@ -5,12 +5,26 @@
 //! while completions wait in the ring. [`Context::submit`] submits at once
 //! and returns an [`Op`], a future of the request's [`Completion`]: the
 //! event, and the buffers the request held. Any number of ops may be in
-//! flight from any number of tasks; whichever op is polled when the fd is
-//! readable reaps the ring for all of them and wakes their tasks.
+//! flight from any number of tasks.
+//!
+//! # How completions reach their tasks
+//!
+//! Every pending [`Op`] waits with [`AsyncFd::readable`], which wakes
+//! *all* its waiters when the fd turns readable (unlike
+//! `AsyncFd::poll_read_ready`, which keeps only the last task's waker). A
+//! woken op reaps the whole ring: each completion goes to its op's entry
+//! and wakes the task that last polled that op. So a completion reaches
+//! its task as long as that task is waiting for it, whatever other ops are
+//! held unpolled meanwhile; an op polled again later finds its completion
+//! there. [`Context::submit`] reaps too, before it submits.
 //!
 //! Dropping an [`Op`] before it completes cancels the request
 //! (`KAIO_IOC_CANCEL`); its buffers stay with the context until the
-//! kernel's completion for it comes in, then are freed.
+//! kernel's completion for it is reaped (by the next submit, or by any op
+//! that wakes), then are freed. The context (the fd, the ring) lives as
+//! long as any clone of it or any [`Op`]; when the last goes, requests
+//! still in flight are cancelled and their buffers leaked, never freed
+//! (as [`crate::Context`] does).
 //!
 //! ```no_run
 //! use kaio::{tokio::Context, Request};
@@ -93,17 +107,6 @@ impl State {
             }
         }
     }
-
-    /// An op that was polling the fd is leaving: make another waiting op
-    /// poll it, so that the fd's readiness always wakes someone.
-    fn hand_over(&mut self) {
-        for s in self.ops.values_mut() {
-            if let OpState::Waiting(w @ Some(_)) = s {
-                w.take().unwrap().wake();
-                return;
-            }
-        }
-    }
 }
 
 /// A kaio context for tokio: cheap to clone (shared), `Send` and `Sync`.
@@ -130,20 +133,39 @@ impl Context {
 
     /// Submits `req` now (its borrowed paths and bytes are copied by the
     /// kernel before this returns) and gives the future of its
-    /// [`Completion`]. A refused request (`EAGAIN`: as many requests in
-    /// flight as the ring has entries) makes the future resolve to that
-    /// error, and its buffers are dropped.
+    /// [`Completion`].
+    ///
+    /// It first reaps the ring, so that completions already posted (those
+    /// of ops not being polled, or of dropped ops) free their entries. The
+    /// kernel refuses a request (`EAGAIN`) while its ring could not hold
+    /// one more event: requests running plus completions posted and not
+    /// yet reaped reach the ring's size. Then this reaps again and retries
+    /// once; if that fails too, the future resolves to the error and the
+    /// request's buffers are dropped.
     pub fn submit(&self, req: Request<'_>) -> Op {
         let mut st = self.inner.lock();
+        st.reap();
         let id = match st.ctx.submit(req) {
-            Ok(id) => id,
-            Err(e) => return Op { inner: self.inner.clone(), id: None, err: Some(e.error) },
+            Ok(id) => Ok(id),
+            Err(e) if e.error.raw_os_error() == Some(libc::EAGAIN) => {
+                st.reap();
+                st.ctx.submit(*e.request).map_err(|e| e.error)
+            }
+            Err(e) => Err(e.error),
         };
-        st.ops.insert(id, OpState::Waiting(None));
-        Op { inner: self.inner.clone(), id: Some(id), err: None }
+        let id = match id {
+            Ok(id) => id,
+            Err(e) => return Op { inner: self.inner.clone(), id: None, err: Some(e), wait: None },
+        };
+        // Keys are never reused (see `OpId`): nothing can be there.
+        let prev = st.ops.insert(id, OpState::Waiting(None));
+        assert!(prev.is_none(), "kaio: {id:?} submitted twice");
+        Op { inner: self.inner.clone(), id: Some(id), err: None, wait: None }
     }
 
-    /// Requests in flight (submitted, completion not yet taken).
+    /// Ops not resolved yet: submitted, and neither taken by their [`Op`]
+    /// nor (for a dropped op) reaped. Each one whose completion is not
+    /// reaped yet also holds an entry of the kernel's ring.
     pub fn in_flight(&self) -> usize {
         self.inner.lock().ops.len()
     }
@@ -156,6 +178,20 @@ impl AsRawFd for Context {
     }
 }
 
+/// One wait for the fd to turn readable, and the reaping that follows.
+type Wait = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
+fn wait_readable(inner: Arc<Inner>) -> Wait {
+    Box::pin(async move {
+        let mut g = inner.fd.readable().await?;
+        inner.lock().reap();
+        // The ring is empty now; readiness comes back with the next
+        // completion (tokio keeps it set if that came after `readable`).
+        g.clear_ready();
+        Ok(())
+    })
+}
+
 /// The future of a submitted request's [`Completion`]. Dropping it before
 /// it completes cancels the request.
 #[must_use = "dropping an Op cancels its request"]
@@ -163,6 +199,8 @@ pub struct Op {
     inner: Arc<Inner>,
     id: Option<OpId>,
     err: Option<io::Error>,
+    /// The wait for readiness in progress, if any.
+    wait: Option<Wait>,
 }
 
 impl Op {
@@ -181,32 +219,30 @@ impl Future for Op {
         let Some(id) = this.id else {
             return Poll::Ready(Err(this.err.take().unwrap_or_else(|| io::Error::other("kaio: Op polled after completion"))));
         };
-        let inner = this.inner.clone();
-        let mut st = inner.lock();
         loop {
-            st.reap();
-            if let Some(OpState::Done(_)) = st.ops.get(&id) {
-                let Some(OpState::Done(c)) = st.ops.remove(&id) else { unreachable!() };
-                this.id = None;
-                st.hand_over();
-                return Poll::Ready(Ok(c));
-            }
-            if let Some(OpState::Waiting(w)) = st.ops.get_mut(&id) {
-                match w {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *w = Some(cx.waker().clone()),
+            {
+                let mut st = this.inner.lock();
+                st.reap();
+                match st.ops.get_mut(&id) {
+                    Some(OpState::Done(_)) => {
+                        let Some(OpState::Done(c)) = st.ops.remove(&id) else { unreachable!() };
+                        this.id = None;
+                        this.wait = None;
+                        return Poll::Ready(Ok(c));
+                    }
+                    Some(OpState::Waiting(w)) => match w {
+                        Some(w) if w.will_wake(cx.waker()) => {}
+                        _ => *w = Some(cx.waker().clone()),
+                    },
+                    _ => unreachable!("kaio: an op's entry went away"),
                 }
             }
-            match inner.fd.poll_read_ready(cx) {
+            let wait = this.wait.get_or_insert_with(|| wait_readable(this.inner.clone()));
+            match wait.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(mut g)) => {
-                    // Ring events are consumed by reap(); readiness comes
-                    // back with the next completion the kernel posts.
-                    g.clear_ready();
-                }
-                Poll::Ready(Err(e)) => {
-                    drop(st);
-                    return Poll::Ready(Err(e));
+                Poll::Ready(r) => {
+                    this.wait = None;
+                    r?;
                 }
             }
         }
@@ -215,6 +251,8 @@ impl Future for Op {
 
 impl Drop for Op {
     fn drop(&mut self) {
+        // Its wait (and the context reference in it) goes first.
+        self.wait = None;
         let Some(id) = self.id.take() else { return };
         let mut st = self.inner.lock();
         st.reap();
@@ -228,6 +266,5 @@ impl Drop for Op {
             Some(other) => drop(other),
             None => {}
         }
-        st.hand_over();
     }
 }
