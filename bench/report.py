@@ -10,7 +10,7 @@ and kaio/limit. Charts with Debian's python3-matplotlib.
 import sys
 
 sys.dont_write_bytecode = True  # no bench/__pycache__ in the tree
-from benchstats import errbars, med  # noqa: E402
+from benchstats import errbars, fmt, med  # noqa: E402
 
 FIELDS = ["mib_s", "files_s", "cpu_s", "ctxsw_file", "p50_ms", "p99_ms", "sub_p99_us", "errors"]
 METHODS = ["kaio", "single", "pool", "uring", "disk"]
@@ -59,12 +59,10 @@ def table(res, notes):
             if m not in by:
                 continue
             r = by[m]
-            mb = med(r, "mib_s")
-            cells = [f"{mb[0]:.1f} ({mb[1]:.1f}–{mb[2]:.1f})"]
-            for f, fmt in [("files_s", "{:.0f}"), ("cpu_s", "{:.2f}"), ("ctxsw_file", "{:.2f}"),
-                           ("p50_ms", "{:.2f}"), ("p99_ms", "{:.2f}"), ("sub_p99_us", "{:.1f}"),
-                           ("errors", "{:.0f}")]:
-                cells.append(fmt.format(med(r, f)[0]))
+            cells = [fmt(med(r, "mib_s"), 1, True)]
+            for f, nd in [("files_s", 0), ("cpu_s", 2), ("ctxsw_file", 2), ("p50_ms", 2),
+                          ("p99_ms", 2), ("sub_p99_us", 1), ("errors", 0)]:
+                cells.append(fmt(med(r, f), nd))
             if m == "disk":
                 # The disk limit has no requests: no latency.
                 cells[4:7] = ["-", "-", "-"]
