@@ -4,7 +4,10 @@
  * several methods, in one process, with the order of methods rotated
  * between runs, and prints one RESULT line per run:
  *
- *   kaio    compound OPEN -> SENDFILE -> CLOSE, Q in flight (libkaio)
+ *   kaio    compound OPEN -> SENDFILE -> CLOSE, Q in flight (libkaio), one
+ *           submitting thread
+ *   kaio2   the same from one submitting thread per CPU, each with its own
+ *           context and its share of the connections and of Q
  *   single  one thread: open + sendfile + close
  *   pool    T threads (created before the clock): open + sendfile + close
  *   uring   io_uring linked OPENAT(direct) -> (SPLICE file->pipe ->
@@ -259,61 +262,109 @@ static int run_pool(void)
 	return 0;
 }
 
-static int run_kaio(void)
+/*
+ * One kaio submitter: its own context, connections t, t + S, ... (S
+ * submitters) with one file each in flight, requests taken from a shared
+ * counter. One submitter is the method "kaio"; "kaio2" runs one per CPU,
+ * as an event-driven server runs one loop per CPU.
+ */
+static _Atomic int kaio_next;
+static _Atomic int kaio_errors;
+static int kaio_nsub;
+
+static void *kaio_submitter(void *arg)
 {
-	static struct kaio_ctx k;
-	static int ready;
+	static struct kaio_ctx ctxs[MAXCONN];
+	static int ready[MAXCONN];
+	long t = (long)arg;
+	struct kaio_ctx *k = &ctxs[t];
 	struct kaio_iocb iocb[MAXCONN];
 	struct kaio_event ev[MAXCONN];
-	double start[MAXCONN * 2];
-	int conn_of[MAXCONN], next = 0, done = 0, errors = 0;
-	int freec[MAXCONN], nfree = 0;
+	double start[MAXCONN];
+	int freec[MAXCONN], nfree = 0, inflight = 0, errors = 0, more = 1;
 
-	if (!ready) {
-		if (kaio_setup(&k, 256))
+	if (!ready[t]) {
+		if (kaio_setup(k, 256))
 			die("kaio_setup");
-		ready = 1;
+		ready[t] = 1;
 	}
-	for (int c = 0; c < nconn && c < depth; c++)
+	for (int c = t; c < nconn && c < depth; c += kaio_nsub)
 		freec[nfree++] = c;
-	(void)conn_of;
-	while (done < nreq) {
+	while (more || inflight) {
 		int n = 0;
 		double t0, dt;
 
-		while (nfree && next < nreq) {
-			int c = freec[--nfree];
-			struct fent *f = &files[file_of(next)];
+		while (more && nfree) {
+			int r = atomic_fetch_add(&kaio_next, 1), c;
+			struct fent *f;
 
-			kaio_iocb_init(&iocb[n], ((uint64_t)c << 32) | next);
+			if (r >= nreq) {
+				more = 0;
+				break;
+			}
+			c = freec[--nfree];
+			f = &files[file_of(r)];
+			kaio_iocb_init(&iocb[n], ((uint64_t)c << 32) | r);
 			kaio_step_open(&iocb[n], AT_FDCWD, f->path, O_RDONLY, 0);
 			kaio_step_sendfile(&iocb[n], socks[c], 0, 0);
 			kaio_step_close(&iocb[n]);
 			start[c] = now();
 			n++;
-			next++;
 		}
 		if (n) {
 			t0 = now();
-			if (kaio_submit(&k, iocb, n) != n)
+			if (kaio_submit(k, iocb, n) != n)
 				die("kaio_submit");
 			dt = (now() - t0) / n;
-			for (int j = next - n; j < next; j++)
-				sub_lat[j] = dt;
+			for (int j = 0; j < n; j++)
+				sub_lat[(uint32_t)iocb[j].user_data] = dt;
+			inflight += n;
 		}
-		n = kaio_peek(&k, ev, MAXCONN);
+		if (!inflight)
+			break;
+		n = kaio_peek(k, ev, MAXCONN);
 		if (!n)
-			n = kaio_wait(&k, ev, 1, MAXCONN, -1);
+			n = kaio_wait(k, ev, 1, MAXCONN, -1);
 		for (int j = 0; j < n; j++) {
 			int c = ev[j].user_data >> 32, r = (uint32_t)ev[j].user_data;
 
 			req_lat[r] = now() - start[c];
 			errors += ev[j].result != 0;
 			freec[nfree++] = c;
-			done++;
+			inflight--;
 		}
 	}
-	return errors;
+	atomic_fetch_add(&kaio_errors, errors);
+	return NULL;
+}
+
+/* kaio2's submitters: one per CPU (at least 2, at most the connections). */
+static int kaio2_subs(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 2)
+		n = 2;
+	return n > nconn ? nconn : n;
+}
+
+static int run_kaio(int nsub)
+{
+	pthread_t th[MAXCONN];
+
+	kaio_nsub = nsub;
+	atomic_store(&kaio_next, 0);
+	atomic_store(&kaio_errors, 0);
+	if (nsub == 1) {
+		kaio_submitter((void *)0L);
+		return atomic_load(&kaio_errors);
+	}
+	for (long t = 0; t < nsub; t++)
+		if (pthread_create(&th[t], NULL, kaio_submitter, (void *)t))
+			die("pthread_create");
+	for (int t = 0; t < nsub; t++)
+		pthread_join(th[t], NULL);
+	return atomic_load(&kaio_errors);
 }
 
 static int run_uring(void)
@@ -551,7 +602,7 @@ int main(int argc, char **argv)
 		case 'D': drop = 1; break;
 		case 'u': use_unix = 1; break;
 		default:
-			fprintf(stderr, "usage: %s -d DIR [-w NAME] [-m kaio,single,pool,uring,disk] [-r RUNS] [-p PASSES] [-q DEPTH] [-t THREADS] [-c CONNS] [-D] [-u]\n", argv[0]);
+			fprintf(stderr, "usage: %s -d DIR [-w NAME] [-m kaio,kaio2,single,pool,uring,disk] [-r RUNS] [-p PASSES] [-q DEPTH] [-t THREADS] [-c CONNS] [-D] [-u]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -585,13 +636,13 @@ int main(int argc, char **argv)
 			rx_base = atomic_load(rx_bytes);
 			c0 = cpu_now();
 			t0 = now();
-			if (!strcmp(m, "kaio")) {
+			if (!strncmp(m, "kaio", 4)) {
 				long long h0[NHOPS], h1[NHOPS];
 
 				kaio_hops(h0);
-				errors = run_kaio();
+				errors = run_kaio(strcmp(m, "kaio2") ? 1 : kaio2_subs());
 				kaio_hops(h1);
-				printf("# %s kaio run %d per file:", workload, run);
+				printf("# %s %s run %d per file:", workload, m, run);
 				for (size_t i = 0; i < NHOPS; i++)
 					printf(" %s %.3f", hop_names[i], (h1[i] - h0[i]) / (double)nreq);
 				printf("\n");

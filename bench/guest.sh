@@ -5,10 +5,14 @@
 runs=${kaioruns:-3}
 echo "# bench: kernel $(uname -r), $(nproc) CPUs; release flavor (no KASAN, lockdep or kmemleak)"
 echo "# bench: throttled disk /dev/vdb (QEMU: 200 MiB/s, 4000 IOPS), unthrottled /dev/vda"
-only=${kaiobenchonly:-all}	# KAIO_BENCH_ONLY=cold, hot or profile
+only=${kaiobenchonly:-all}	# KAIO_BENCH_ONLY=cold, hot or none
 if [ "$only" = all ] || [ "$only" = cold ]; then
 /tests/kaio-bench -w cold-throttled -d /mnt/thr/bench/cold -D -r "$runs" \
 	-m kaio,single,pool,uring,disk
+# The same at 8 files in flight, as many as the pool's threads: the
+# latencies compare here (Little's law).
+/tests/kaio-bench -w cold-throttled-q8 -d /mnt/thr/bench/cold -D -r "$runs" \
+	-c 8 -q 8 -m kaio,pool,uring
 /tests/kaio-bench -w cold -d /mnt/scratch/bench/cold -D -r "$runs" \
 	-m kaio,single,pool,uring,disk
 fi
@@ -21,28 +25,45 @@ if [ "$only" = all ] || [ "$only" = hot ]; then
 for sock in tcp unix; do
 	for q in 64 8; do
 		/tests/kaio-bench -w "hot-16k-$sock-q$q" -d /mnt/scratch/bench/hot -p 3 -r "$runs" \
-			-c "$q" -q "$q" $([ "$sock" = unix ] && echo -u) -m kaio,single,pool,uring
+			-c "$q" -q "$q" $([ "$sock" = unix ] && echo -u) -m kaio,kaio2,single,pool,uring
 	done
 done
 fi
 
 # KAIO_PROFILE=1: where the CPU goes per file, kaio against the pool, from
-# perf's software clock sampling the whole guest (no PMU under TCG).
-# kaioprofsock=none skips these (only the kaio-overhead profile below).
-if [ "${kaioprofile:-0}" = 1 ] && [ "${kaioprofsock:-}" != none ] && [ -x /usr/bin/perf ]; then
-	for sock in $(echo "${kaioprofsock:-tcp,unix}" | tr , ' '); do
-		for m in $(echo "${kaioprofmethods:-kaio,pool,single,uring}" | tr , ' '); do
-			/usr/bin/perf record -q -a -g -e cpu-clock -F 2000 -o /tmp/perf.data -- \
-				/tests/kaio-bench -w "profile-$sock-q8-$m" -d /mnt/scratch/bench/hot -p 3 -r 1 \
-				-c 8 -q 8 $([ "$sock" = unix ] && echo -u) -m "$m" > /dev/null 2>&1
-			echo "# profile: hot-16k-$sock-q8 $m: share of all guest CPU samples (idle included), with callees, then self"
-			/usr/bin/perf report -q -i /tmp/perf.data --stdio --children --sort sym -g none \
-				--percent-limit 3 2>/dev/null | grep -v '^$' | head -45 | sed 's/^/# profile: /'
-			/usr/bin/perf report -q -i /tmp/perf.data --stdio --no-children --sort sym -g none \
-				--percent-limit 0.7 2>/dev/null | grep -v '^$' | head -30 | sed 's/^/# profile self: /'
-			rm -f /tmp/perf.data
+# perf's software clock sampling the whole guest (no PMU under TCG), for
+# each workload: hot (kaioprofsock=tcp,unix; none skips them, leaving the
+# kaio-overhead profile below), then the cold ones (kaioprofcold=0 skips).
+# Self time as microseconds per file: samples / rate / files.
+prof() {	# NAME FILES ARGS...
+	name=$1 files=$2
+	shift 2
+	/usr/bin/perf record -q -a -g -e cpu-clock -F 2000 -o /tmp/perf.data -- \
+		/tests/kaio-bench -w "profile-$name" -r 1 "$@" | grep '^RESULT' | sed 's/^/# profile run: /'
+	echo "# profile: $name: share of all guest CPU samples (idle included), with callees, then self"
+	/usr/bin/perf report -q -i /tmp/perf.data --stdio --children --sort sym -g none \
+		--percent-limit 3 2>/dev/null | grep -v '^$' | head -45 | sed 's/^/# profile: /'
+	echo "# profile self: $name: µs per file, share, symbol"
+	/usr/bin/perf report -q -i /tmp/perf.data --stdio --no-children -n --sort sym -g none \
+		--percent-limit 0.5 2>/dev/null | grep -v '^$' | head -40 |
+		awk -v f="$files" '{ printf "# profile self: %8.2f %s", $2 / 2000 / f * 1e6, $1; for (i = 3; i <= NF; i++) printf " %s", $i; printf "\n" }'
+	rm -f /tmp/perf.data
+}
+if [ "${kaioprofile:-0}" = 1 ] && [ -x /usr/bin/perf ]; then
+	if [ "${kaioprofsock:-}" != none ]; then
+		for sock in $(echo "${kaioprofsock:-tcp,unix}" | tr , ' '); do
+			for m in $(echo "${kaioprofmethods:-kaio,kaio2,pool,single,uring}" | tr , ' '); do
+				prof "hot-16k-$sock-q8-$m" 6000 -d /mnt/scratch/bench/hot -p 3 -c 8 -q 8 \
+					$([ "$sock" = unix ] && echo -u) -m "$m"
+			done
 		done
-	done
+	fi
+	if [ "${kaioprofcold:-1}" = 1 ]; then
+		for m in kaio pool uring; do
+			prof "cold-$m" 64 -d /mnt/scratch/bench/cold -D -m "$m"
+			prof "cold-throttled-$m" 64 -d /mnt/thr/bench/cold -D -m "$m"
+		done
+	fi
 fi
 # KAIO_PROFILE=1 and kaioprofoverhead=NAME: a profile of one kaio-overhead line.
 if [ "${kaioprofile:-0}" = 1 ] && [ -n "${kaioprofoverhead:-}" ] && [ -x /usr/bin/perf ]; then
