@@ -43,7 +43,7 @@ prof() {	# NAME FILES ARGS...
 	echo "# profile: $name: share of all guest CPU samples (idle included), with callees, then self"
 	/usr/bin/perf report -q -i /tmp/perf.data --stdio --children --sort sym -g none \
 		--percent-limit 3 2>/dev/null | grep -v '^$' | head -45 | sed 's/^/# profile: /'
-	echo "# profile self: $name: µs per file, share, symbol"
+	echo "# profile self: $name: $files files: µs per file, share, symbol"
 	/usr/bin/perf report -q -i /tmp/perf.data --stdio --no-children -n --sort sym -g none \
 		--percent-limit 0.5 2>/dev/null | grep -v '^$' | head -40 |
 		awk -v f="$files" '{ printf "# profile self: %8.2f %s", $2 / 2000 / f * 1e6, $1; for (i = 3; i <= NF; i++) printf " %s", $i; printf "\n" }'
