@@ -35,11 +35,15 @@ fi
 # each workload: hot (kaioprofsock=tcp,unix; none skips them, leaving the
 # kaio-overhead profile below), then the cold ones (kaioprofcold=0 skips).
 # Self time as microseconds per file: samples / rate / files.
-prof() {	# NAME FILES ARGS...
-	name=$1 files=$2
-	shift 2
-	/usr/bin/perf record -q -a -g -e cpu-clock -F 2000 -o /tmp/perf.data -- \
-		/tests/kaio-bench -w "profile-$name" -r 1 "$@" | grep '^RESULT' | sed 's/^/# profile run: /'
+prof() {	# NAME ARGS...
+	name=$1
+	shift
+	out=$(/usr/bin/perf record -q -a -g -e cpu-clock -F 2000 -o /tmp/perf.data -- \
+		/tests/kaio-bench -w "profile-$name" -r 1 "$@")
+	echo "$out" | grep '^RESULT' | sed 's/^/# profile run: /'
+	# Files per run: kaio-bench's "# NAME: N files, ... (P passes)" line.
+	files=$(echo "$out" | sed -n 's/^# [^:]*: \([0-9]*\) files, .*(\([0-9]*\) passes).*/\1 \2/p' |
+		awk '{ print $1 * $2 }')
 	echo "# profile: $name: share of all guest CPU samples (idle included), with callees, then self"
 	/usr/bin/perf report -q -i /tmp/perf.data --stdio --children --sort sym -g none \
 		--percent-limit 3 2>/dev/null | grep -v '^$' | head -45 | sed 's/^/# profile: /'
@@ -53,15 +57,15 @@ if [ "${kaioprofile:-0}" = 1 ] && [ -x /usr/bin/perf ]; then
 	if [ "${kaioprofsock:-}" != none ]; then
 		for sock in $(echo "${kaioprofsock:-tcp,unix}" | tr , ' '); do
 			for m in $(echo "${kaioprofmethods:-kaio,kaio2,pool,single,uring}" | tr , ' '); do
-				prof "hot-16k-$sock-q8-$m" 6000 -d /mnt/scratch/bench/hot -p 3 -c 8 -q 8 \
+				prof "hot-16k-$sock-q8-$m" -d /mnt/scratch/bench/hot -p 3 -c 8 -q 8 \
 					$([ "$sock" = unix ] && echo -u) -m "$m"
 			done
 		done
 	fi
 	if [ "${kaioprofcold:-1}" = 1 ]; then
 		for m in kaio pool uring; do
-			prof "cold-$m" 64 -d /mnt/scratch/bench/cold -D -m "$m"
-			prof "cold-throttled-$m" 64 -d /mnt/thr/bench/cold -D -m "$m"
+			prof "cold-$m" -d /mnt/scratch/bench/cold -D -m "$m"
+			prof "cold-throttled-$m" -d /mnt/thr/bench/cold -D -m "$m"
 		done
 	fi
 fi
